@@ -1,0 +1,228 @@
+//! Adapter selection and the device every kernel runs on.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use crate::GpuError;
+use crate::kernels::{Kernel, build_pipeline};
+
+/// Which adapter to run on; `SEER_ADAPTER=auto|gpu|software` overrides the default `Auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdapterChoice {
+    /// A hardware GPU when one is present, else the software adapter.
+    Auto,
+    /// Hardware only; an error when none is present.
+    Gpu,
+    /// The CPU (software) adapter only, e.g. Mesa lavapipe.
+    Software,
+}
+
+impl FromStr for AdapterChoice {
+    type Err = GpuError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(AdapterChoice::Auto),
+            "gpu" | "hardware" => Ok(AdapterChoice::Gpu),
+            "software" | "cpu" => Ok(AdapterChoice::Software),
+            _ => Err(GpuError::BadAdapterChoice(s.to_string())),
+        }
+    }
+}
+
+impl AdapterChoice {
+    pub fn from_env() -> Result<Self, GpuError> {
+        match std::env::var("SEER_ADAPTER") {
+            Ok(v) => v.parse(),
+            Err(_) => Ok(AdapterChoice::Auto),
+        }
+    }
+}
+
+/// What `seer info` prints and what logs name.
+#[derive(Debug, Clone)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+    pub is_software: bool,
+    pub timestamp_queries: bool,
+    pub subgroups: bool,
+    pub shader_f16: bool,
+}
+
+/// The wgpu device plus a cache of compiled pipelines. Cheap to share behind an `Arc`.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub summary: AdapterSummary,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
+    // bound where a kernel's optional input is absent (its flag tells the kernel not to read it)
+    placeholder: wgpu::Buffer,
+}
+
+const INSTALL_HINT: &str = "install a Vulkan driver: on Debian/Ubuntu `apt-get install mesa-vulkan-drivers libvulkan1` gives the software adapter (lavapipe); on a GPU machine install the vendor's Vulkan driver";
+
+fn is_software(info: &wgpu::AdapterInfo) -> bool {
+    info.device_type == wgpu::DeviceType::Cpu
+}
+
+impl GpuContext {
+    /// Opens the adapter `SEER_ADAPTER` asks for (default: auto).
+    pub fn from_env() -> Result<Self, GpuError> {
+        Self::new(AdapterChoice::from_env()?)
+    }
+
+    pub fn new(choice: AdapterChoice) -> Result<Self, GpuError> {
+        pollster::block_on(Self::new_async(choice))
+    }
+
+    async fn new_async(choice: AdapterChoice) -> Result<Self, GpuError> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
+        let found: Vec<String> = adapters
+            .iter()
+            .map(|a| {
+                let i = a.get_info();
+                format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
+            })
+            .collect();
+        let rank = |a: &wgpu::Adapter| {
+            let i = a.get_info();
+            let kind = match i.device_type {
+                wgpu::DeviceType::DiscreteGpu => 0,
+                wgpu::DeviceType::IntegratedGpu => 1,
+                wgpu::DeviceType::VirtualGpu => 2,
+                wgpu::DeviceType::Other => 3,
+                wgpu::DeviceType::Cpu => 4,
+            };
+            // Vulkan first: it is the backend seer is tested on
+            let backend = if i.backend == wgpu::Backend::Vulkan {
+                0
+            } else {
+                1
+            };
+            (kind, backend)
+        };
+        let mut candidates: Vec<wgpu::Adapter> = adapters
+            .into_iter()
+            .filter(|a| {
+                let i = a.get_info();
+                // the GL backend cannot run compute shaders of this size reliably
+                i.backend != wgpu::Backend::Gl
+                    && match choice {
+                        AdapterChoice::Auto => true,
+                        AdapterChoice::Gpu => !is_software(&i),
+                        AdapterChoice::Software => is_software(&i),
+                    }
+            })
+            .collect();
+        candidates.sort_by_key(rank);
+        let Some(adapter) = candidates.into_iter().next() else {
+            let wanted = match choice {
+                AdapterChoice::Auto => "any adapter",
+                AdapterChoice::Gpu => "a hardware GPU adapter (SEER_ADAPTER=gpu)",
+                AdapterChoice::Software => "a software adapter (SEER_ADAPTER=software)",
+            };
+            let seen = if found.is_empty() {
+                "none".to_string()
+            } else {
+                found.join(", ")
+            };
+            return Err(GpuError::NoAdapter(format!(
+                "no suitable GPU adapter: wanted {wanted}; found: {seen}; {INSTALL_HINT}"
+            )));
+        };
+        let info = adapter.get_info();
+        // Ask for what the adapter really offers: WebGPU's defaults cap storage buffers at 128 MiB
+        // and workgroup memory at 16 KiB, well under what batched RNNs need.
+        let limits = adapter.limits();
+        let wanted = wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
+            | wgpu::Features::SUBGROUP
+            | wgpu::Features::SHADER_F16;
+        let features = adapter.features() & wanted;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("seer"),
+                required_features: features,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| GpuError::RequestDevice {
+                adapter: info.name.clone(),
+                message: e.to_string(),
+            })?;
+        let summary = AdapterSummary {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: info.driver.clone(),
+            driver_info: info.driver_info.clone(),
+            is_software: is_software(&info),
+            timestamp_queries: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            subgroups: features.contains(wgpu::Features::SUBGROUP),
+            shader_f16: features.contains(wgpu::Features::SHADER_F16),
+        };
+        tracing::info!(
+            adapter = %summary.name,
+            backend = %summary.backend,
+            device_type = %summary.device_type,
+            software = summary.is_software,
+            "gpu adapter selected"
+        );
+        let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("placeholder"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Ok(GpuContext {
+            placeholder,
+            device,
+            queue,
+            summary,
+            limits,
+            features,
+            pipelines: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The compiled pipeline for a kernel, built on first use; compile errors come back typed.
+    pub fn pipeline(&self, kernel: Kernel) -> Result<Arc<wgpu::ComputePipeline>, GpuError> {
+        if let Some(p) = self.lock_pipelines().get(&kernel) {
+            return Ok(p.clone());
+        }
+        let pipeline = Arc::new(build_pipeline(&self.device, kernel)?);
+        self.lock_pipelines().insert(kernel, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    fn lock_pipelines(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<Kernel, Arc<wgpu::ComputePipeline>>> {
+        // a panic while holding the lock cannot leave the map half-written, so poison is harmless
+        self.pipelines.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A tiny buffer to bind for an optional input the kernel is told to ignore.
+    pub fn placeholder(&self) -> &wgpu::Buffer {
+        &self.placeholder
+    }
+
+    /// Blocks until all submitted work is done.
+    pub fn wait_idle(&self) -> Result<(), GpuError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| GpuError::Execution(e.to_string()))
+    }
+}

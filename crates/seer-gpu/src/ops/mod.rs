@@ -1,0 +1,40 @@
+//! Host-side wrappers that validate shapes and record one kernel dispatch each.
+
+mod conv;
+mod decode;
+mod gemm;
+mod heads;
+mod recurrent;
+mod softmax;
+
+pub use conv::{Conv1dSpec, conv1d_causal};
+pub use decode::{assemble_lags, quantile_feedback, repeat_rows};
+pub use gemm::{Activation, GemmSpec, gemm, linear};
+pub use heads::{Distribution, SampleSpec, distribution_params, sample_step};
+pub use recurrent::{RecurrentSpec, lstm_sequence, rnn_sequence};
+pub use softmax::softmax;
+
+use crate::{GpuError, Tensor};
+
+pub(crate) fn expect_len(
+    op: &'static str,
+    what: &str,
+    t: &Tensor,
+    n: usize,
+) -> Result<(), GpuError> {
+    if t.len() < n {
+        return Err(GpuError::shape(
+            op,
+            format!(
+                "{what} holds {} values, needs {n} (shape {:?})",
+                t.len(),
+                t.shape()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn u32_of(op: &'static str, v: usize) -> Result<u32, GpuError> {
+    u32::try_from(v).map_err(|_| GpuError::shape(op, format!("size {v} exceeds u32")))
+}
