@@ -20,6 +20,8 @@ struct Params {
     has_bias: u32,
     // 1: C += A·B (bias and activation still apply to the sum); used by gradient accumulation
     accumulate: u32,
+    a_offset: u32,
+    b_offset: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -57,7 +59,7 @@ fn gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             let gk = k0 + ak;
             var av = 0.0;
             if (grow < p.m && gk < p.k) {
-                av = a[grow * p.a_row_stride + gk * p.a_col_stride];
+                av = a[p.a_offset + grow * p.a_row_stride + gk * p.a_col_stride];
             }
             a_tile[e] = av;
             // b_tile[kk * TILE + col]
@@ -67,7 +69,7 @@ fn gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             let gcol = col0 + bc;
             var bv = 0.0;
             if (gbk < p.k && gcol < p.n) {
-                bv = b[gbk * p.b_row_stride + gcol * p.b_col_stride];
+                bv = b[p.b_offset + gbk * p.b_row_stride + gcol * p.b_col_stride];
             }
             b_tile[e] = bv;
         }

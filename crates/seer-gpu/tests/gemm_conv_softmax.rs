@@ -39,6 +39,8 @@ fn check_linear(m: usize, n: usize, k: usize, act: Activation, scale: f64, seed:
         c_offset: 0,
         activation: act,
         accumulate: false,
+        a_offset: 0,
+        b_offset: 0,
     };
     let mut want = vec![0.0; m * n];
     reference::gemm(&spec, &x, &w, Some(&b), &mut want);
@@ -77,10 +79,10 @@ fn linear_with_extreme_inputs_stays_finite() {
 
 #[test]
 fn gemm_transposed_strides_offset_and_accumulate() {
-    // C[2..] (row stride 9) += Aᵀ·B with A stored [k, m]
+    // C[2..] (row stride 9) += Aᵀ·B with A stored [k, m] after 3 other values, B after 4
     let (m, n, k) = (5, 7, 6);
-    let a = rounded(&data(k * m, 1, -1.0, 1.0));
-    let b = rounded(&data(k * n, 2, -1.0, 1.0));
+    let a = rounded(&data(3 + k * m, 1, -1.0, 1.0));
+    let b = rounded(&data(4 + k * n, 2, -1.0, 1.0));
     let c0 = rounded(&data(2 + m * 9, 3, -1.0, 1.0));
     let spec = GemmSpec {
         m,
@@ -94,10 +96,20 @@ fn gemm_transposed_strides_offset_and_accumulate() {
         c_offset: 2,
         activation: Activation::Identity,
         accumulate: true,
+        a_offset: 3,
+        b_offset: 4,
     };
     let c = up(&c0, &[c0.len()]);
     let mut r = rec();
-    ops::gemm(&mut r, &spec, &up(&a, &[k, m]), &up(&b, &[k, n]), None, &c).unwrap();
+    ops::gemm(
+        &mut r,
+        &spec,
+        &up(&a, &[a.len()]),
+        &up(&b, &[b.len()]),
+        None,
+        &c,
+    )
+    .unwrap();
     r.submit().unwrap();
     let mut want = c0.clone();
     reference::gemm(&spec, &a, &b, None, &mut want);

@@ -23,6 +23,29 @@ pub struct GemmSpec {
     pub c_offset: usize,
     pub activation: Activation,
     pub accumulate: bool,
+    pub a_offset: usize,
+    pub b_offset: usize,
+}
+
+impl GemmSpec {
+    /// Contiguous row-major A [m, k] times B [k, n] into contiguous C [m, n].
+    pub fn row_major(m: usize, n: usize, k: usize) -> Self {
+        GemmSpec {
+            m,
+            n,
+            k,
+            a_row_stride: k,
+            a_col_stride: 1,
+            b_row_stride: n,
+            b_col_stride: 1,
+            c_row_stride: n,
+            c_offset: 0,
+            activation: Activation::Identity,
+            accumulate: false,
+            a_offset: 0,
+            b_offset: 0,
+        }
+    }
 }
 
 const TILE: usize = 64;
@@ -78,6 +101,8 @@ pub fn gemm(
         (spec.activation == Activation::Relu) as u32,
         bias.is_some() as u32,
         spec.accumulate as u32,
+        u32_of(OP, spec.a_offset)?,
+        u32_of(OP, spec.b_offset)?,
     ];
     let placeholder = rec.ctx().placeholder().clone();
     let bias_buf = bias.map(|t| t.buffer()).unwrap_or(&placeholder);
@@ -122,6 +147,8 @@ pub fn linear(
         c_offset: 0,
         activation,
         accumulate: false,
+        a_offset: 0,
+        b_offset: 0,
     };
     gemm(rec, &spec, x, w, bias, y)
 }

@@ -8,10 +8,10 @@ mod recurrent;
 mod softmax;
 
 pub use conv::{Conv1dSpec, conv1d_causal};
-pub use decode::{assemble_lags, quantile_feedback, repeat_rows};
+pub use decode::{MAX_LEVELS, assemble_lags, quantile_feedback, repeat_rows};
 pub use gemm::{Activation, GemmSpec, gemm, linear};
 pub use heads::{Distribution, SampleSpec, distribution_params, sample_step};
-pub use recurrent::{RecurrentSpec, lstm_sequence, rnn_sequence};
+pub use recurrent::{PAIRS_PER_GROUP, RecurrentSpec, lstm_sequence, rnn_sequence};
 pub use softmax::softmax;
 
 use crate::{GpuError, Tensor};

@@ -20,8 +20,8 @@ pub fn gemm(spec: &GemmSpec, a: &[f64], b: &[f64], bias: Option<&[f64]>, c: &mut
         for n in 0..spec.n {
             let mut acc = 0.0;
             for k in 0..spec.k {
-                acc += a[m * spec.a_row_stride + k * spec.a_col_stride]
-                    * b[k * spec.b_row_stride + n * spec.b_col_stride];
+                acc += a[spec.a_offset + m * spec.a_row_stride + k * spec.a_col_stride]
+                    * b[spec.b_offset + k * spec.b_row_stride + n * spec.b_col_stride];
             }
             let idx = spec.c_offset + m * spec.c_row_stride + n;
             if spec.accumulate {

@@ -1,0 +1,219 @@
+//! `config.json` of a checkpoint: one flat schema, validated per model kind (docs/models.md).
+
+use seer_core::features::TimeFeature;
+use seer_gpu::ops::Distribution;
+use serde::{Deserialize, Serialize};
+
+use crate::ModelError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    Lstm,
+    Rnn,
+    Seq2seq,
+    Tcn,
+    Deepar,
+    Bilstm,
+    Classifier,
+}
+
+impl ModelKind {
+    pub const ALL: [ModelKind; 7] = [
+        ModelKind::Lstm,
+        ModelKind::Rnn,
+        ModelKind::Seq2seq,
+        ModelKind::Tcn,
+        ModelKind::Deepar,
+        ModelKind::Bilstm,
+        ModelKind::Classifier,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Lstm => "lstm",
+            ModelKind::Rnn => "rnn",
+            ModelKind::Seq2seq => "seq2seq",
+            ModelKind::Tcn => "tcn",
+            ModelKind::Deepar => "deepar",
+            ModelKind::Bilstm => "bilstm",
+            ModelKind::Classifier => "classifier",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, ModelError> {
+        ModelKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+                ModelError::invalid(format!(
+                    "unknown model type {s:?}: expected one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+
+    /// Forecasters that emit a fixed set of quantile levels (rather than samples).
+    pub fn emits_quantiles(self) -> bool {
+        matches!(
+            self,
+            ModelKind::Lstm | ModelKind::Rnn | ModelKind::Seq2seq | ModelKind::Tcn
+        )
+    }
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub model: ModelKind,
+    /// Seconds between points.
+    pub freq: i64,
+    pub context_length: usize,
+    pub horizon: usize,
+    #[serde(default)]
+    pub time_features: Vec<TimeFeature>,
+    /// Derived from the rest; checked when present so a hand-edited config cannot disagree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_size: Option<usize>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hidden_size: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub num_layers: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quantiles: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<usize>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub kernel_size: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dilations: Vec<usize>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lags: Vec<usize>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cardinality: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub embedding_dim: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub num_samples: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
+}
+
+impl ModelConfig {
+    /// Width of one step's input vector of the first layer.
+    pub fn derived_input_size(&self) -> usize {
+        let f = self.time_features.len();
+        match self.model {
+            ModelKind::Lstm | ModelKind::Rnn | ModelKind::Seq2seq | ModelKind::Tcn => 1 + f,
+            ModelKind::Deepar => self.lags.len() + f + self.embedding_dim,
+            ModelKind::Bilstm => 2,
+            ModelKind::Classifier => 1,
+        }
+    }
+
+    pub fn distribution(&self) -> Result<Distribution, ModelError> {
+        let name = self.distribution.as_deref().unwrap_or("gaussian");
+        Distribution::parse(name).ok_or_else(|| {
+            ModelError::invalid(format!(
+                "unknown distribution {name:?}: expected gaussian, student_t or negative_binomial"
+            ))
+        })
+    }
+
+    pub fn max_lag(&self) -> usize {
+        self.lags.iter().copied().max().unwrap_or(0)
+    }
+
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let bad = |m: String| Err(ModelError::invalid(m));
+        if self.freq <= 0 {
+            return bad(format!(
+                "freq must be a positive number of seconds, got {}",
+                self.freq
+            ));
+        }
+        if self.context_length == 0 {
+            return bad("context_length must be at least 1".into());
+        }
+        if self.horizon == 0 {
+            return bad("horizon must be at least 1".into());
+        }
+        if let Some(n) = self.input_size
+            && n != self.derived_input_size()
+        {
+            return bad(format!(
+                "input_size {n} disagrees with the other fields, which imply {}",
+                self.derived_input_size()
+            ));
+        }
+        let kind = self.model;
+        if kind != ModelKind::Tcn {
+            if self.hidden_size == 0 || self.hidden_size > seer_gpu::ops::PAIRS_PER_GROUP {
+                return bad(format!(
+                    "{}: hidden_size must be in 1..={}, got {}",
+                    kind.name(),
+                    seer_gpu::ops::PAIRS_PER_GROUP,
+                    self.hidden_size
+                ));
+            }
+            if self.num_layers == 0 {
+                return bad(format!("{}: num_layers must be at least 1", kind.name()));
+            }
+        }
+        if kind.emits_quantiles() {
+            if self.quantiles.is_empty() || self.quantiles.len() > seer_gpu::ops::MAX_LEVELS {
+                return bad(format!(
+                    "{}: quantiles must list 1 to {} levels",
+                    kind.name(),
+                    seer_gpu::ops::MAX_LEVELS
+                ));
+            }
+            if let Some(q) = self.quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+                return bad(format!(
+                    "quantile level {q} is not strictly between 0 and 1"
+                ));
+            }
+            if self.quantiles.windows(2).any(|w| w[0] >= w[1]) {
+                return bad("quantiles must be strictly increasing".into());
+            }
+        }
+        match kind {
+            ModelKind::Tcn => {
+                if self.channels.is_empty() || self.channels.contains(&0) {
+                    return bad("tcn: channels must list at least one positive width".into());
+                }
+                if self.dilations.len() != self.channels.len() || self.dilations.contains(&0) {
+                    return bad("tcn: dilations must give one positive dilation per block".into());
+                }
+                if self.kernel_size == 0 {
+                    return bad("tcn: kernel_size must be at least 1".into());
+                }
+            }
+            ModelKind::Deepar => {
+                if self.lags.is_empty() || self.lags.contains(&0) {
+                    return bad("deepar: lags must list at least one lag ≥ 1".into());
+                }
+                if self.cardinality == 0 {
+                    return bad("deepar: cardinality must be at least 1".into());
+                }
+                self.distribution()?;
+            }
+            ModelKind::Classifier => {
+                if self.classes.len() < 2 {
+                    return bad("classifier: classes must list at least two names".into());
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

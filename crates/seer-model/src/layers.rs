@@ -1,0 +1,384 @@
+//! Layers on the GPU, holding their weights as device tensors in the layouts the kernels want
+//! (W_hh transposed, the two LSTM biases summed) while checkpoints keep PyTorch's layouts.
+
+use seer_gpu::ops::{self, Activation, Conv1dSpec, RecurrentSpec};
+use seer_gpu::{GpuContext, Recorder, Tensor};
+
+use crate::ModelError;
+use crate::checkpoint::Weights;
+
+fn shape_of(weights: &Weights, name: &str) -> Result<Vec<usize>, ModelError> {
+    weights
+        .shape(name)
+        .map(|s| s.to_vec())
+        .ok_or_else(|| ModelError::Tensor {
+            name: name.to_string(),
+            message: "missing".into(),
+        })
+}
+
+fn upload(ctx: &GpuContext, weights: &Weights, name: &str) -> Result<Tensor, ModelError> {
+    let shape = shape_of(weights, name)?;
+    Ok(ctx.upload(weights.get(name)?, &shape)?)
+}
+
+/// `nn.Linear`: weight [out, in], bias [out].
+pub struct LinearLayer {
+    pub w: Tensor,
+    pub b: Tensor,
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+impl LinearLayer {
+    pub fn load(ctx: &GpuContext, weights: &Weights, prefix: &str) -> Result<Self, ModelError> {
+        let w = upload(ctx, weights, &format!("{prefix}.weight"))?;
+        let b = upload(ctx, weights, &format!("{prefix}.bias"))?;
+        let (outputs, inputs) = (w.shape()[0], w.shape()[1]);
+        Ok(LinearLayer {
+            w,
+            b,
+            inputs,
+            outputs,
+        })
+    }
+
+    /// y [rows, out] = x [rows, in] · Wᵀ + b.
+    pub fn forward(
+        &self,
+        rec: &mut Recorder<'_>,
+        x: &Tensor,
+        rows: usize,
+    ) -> Result<Tensor, ModelError> {
+        let y = rec.ctx().zeros(&[rows, self.outputs])?;
+        ops::linear(
+            rec,
+            x,
+            rows,
+            &self.w,
+            Some(&self.b),
+            Activation::Identity,
+            &y,
+        )?;
+        Ok(y)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    Lstm,
+    Elman,
+}
+
+impl Cell {
+    pub fn gates(self) -> usize {
+        match self {
+            Cell::Lstm => 4,
+            Cell::Elman => 1,
+        }
+    }
+}
+
+struct Direction {
+    w_ih: Tensor,
+    bias: Tensor,
+    w_hh_t: Tensor,
+}
+
+/// `nn.LSTM` / `nn.RNN(tanh)` with `batch_first=True`, any depth, optionally bidirectional.
+pub struct RecurrentStack {
+    pub cell: Cell,
+    pub hidden: usize,
+    pub bidirectional: bool,
+    layers: Vec<Vec<Direction>>,
+}
+
+/// Per-layer final states of a unidirectional stack ([B, H] each; `c` empty for Elman).
+pub struct StackState {
+    pub h: Vec<Tensor>,
+    pub c: Vec<Tensor>,
+}
+
+impl StackState {
+    pub fn zeros(
+        ctx: &GpuContext,
+        stack: &RecurrentStack,
+        batch: usize,
+    ) -> Result<Self, ModelError> {
+        let n = stack.layers.len();
+        let h = (0..n)
+            .map(|_| ctx.zeros(&[batch, stack.hidden]))
+            .collect::<Result<Vec<_>, _>>()?;
+        let c = if stack.cell == Cell::Lstm {
+            (0..n)
+                .map(|_| ctx.zeros(&[batch, stack.hidden]))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            Vec::new()
+        };
+        Ok(StackState { h, c })
+    }
+}
+
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = values[r * cols + c];
+        }
+    }
+    t
+}
+
+impl RecurrentStack {
+    pub fn load(
+        ctx: &GpuContext,
+        weights: &Weights,
+        prefix: &str,
+        cell: Cell,
+        num_layers: usize,
+        bidirectional: bool,
+    ) -> Result<Self, ModelError> {
+        let hh0 = shape_of(weights, &format!("{prefix}weight_hh_l0"))?;
+        let hidden = hh0[1];
+        let g = cell.gates() * hidden;
+        let dirs: &[&str] = if bidirectional {
+            &["", "_reverse"]
+        } else {
+            &[""]
+        };
+        let mut layers = Vec::new();
+        for l in 0..num_layers {
+            let mut per_dir = Vec::new();
+            for sfx in dirs {
+                let w_ih = upload(ctx, weights, &format!("{prefix}weight_ih_l{l}{sfx}"))?;
+                let b_ih = weights.get(&format!("{prefix}bias_ih_l{l}{sfx}"))?;
+                let b_hh = weights.get(&format!("{prefix}bias_hh_l{l}{sfx}"))?;
+                let bias: Vec<f32> = b_ih.iter().zip(b_hh).map(|(a, b)| a + b).collect();
+                let w_hh = weights.get(&format!("{prefix}weight_hh_l{l}{sfx}"))?;
+                per_dir.push(Direction {
+                    w_ih,
+                    bias: ctx.upload(&bias, &[g])?,
+                    w_hh_t: ctx.upload(&transpose(w_hh, g, hidden), &[hidden, g])?,
+                });
+            }
+            layers.push(per_dir);
+        }
+        Ok(RecurrentStack {
+            cell,
+            hidden,
+            bidirectional,
+            layers,
+        })
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn output_width(&self) -> usize {
+        if self.bidirectional {
+            2 * self.hidden
+        } else {
+            self.hidden
+        }
+    }
+
+    /// Runs the stack over `x` [B·T, in] (batch-first) and returns the top layer's outputs
+    /// [B·T, D·H]. `init` are the initial states (zeros when absent); `last` receives each
+    /// layer's final states (unidirectional stacks only).
+    pub fn forward(
+        &self,
+        rec: &mut Recorder<'_>,
+        x: &Tensor,
+        batch: usize,
+        steps: usize,
+        init: Option<&StackState>,
+        last: Option<&StackState>,
+    ) -> Result<Tensor, ModelError> {
+        let ctx = rec.ctx();
+        if (init.is_some() || last.is_some()) && self.bidirectional {
+            return Err(ModelError::invalid(
+                "a bidirectional stack carries no state between calls",
+            ));
+        }
+        let rows = batch * steps;
+        let width = self.output_width();
+        let g = self.cell.gates() * self.hidden;
+        let zero_h = ctx.zeros(&[batch, self.hidden])?;
+        let mut input = x.clone();
+        for (l, dirs) in self.layers.iter().enumerate() {
+            let out = ctx.zeros(&[rows, width])?;
+            for (d, dir) in dirs.iter().enumerate() {
+                let pre = ctx.zeros(&[rows, g])?;
+                ops::linear(
+                    rec,
+                    &input,
+                    rows,
+                    &dir.w_ih,
+                    Some(&dir.bias),
+                    Activation::Identity,
+                    &pre,
+                )?;
+                let spec = RecurrentSpec {
+                    batch,
+                    steps,
+                    hidden: self.hidden,
+                    reverse: d == 1,
+                    out_stride: width,
+                    out_offset: d * self.hidden,
+                };
+                let h0 = init.map(|s| &s.h[l]).unwrap_or(&zero_h);
+                let scratch_h;
+                let h_n = match last {
+                    Some(s) => &s.h[l],
+                    None => {
+                        scratch_h = ctx.zeros(&[batch, self.hidden])?;
+                        &scratch_h
+                    }
+                };
+                match self.cell {
+                    Cell::Lstm => {
+                        let c0 = init.map(|s| &s.c[l]).unwrap_or(&zero_h);
+                        let scratch_c;
+                        let c_n = match last {
+                            Some(s) => &s.c[l],
+                            None => {
+                                scratch_c = ctx.zeros(&[batch, self.hidden])?;
+                                &scratch_c
+                            }
+                        };
+                        ops::lstm_sequence(
+                            rec,
+                            &spec,
+                            &pre,
+                            &dir.w_hh_t,
+                            h0,
+                            c0,
+                            &out,
+                            h_n,
+                            c_n,
+                            None,
+                        )?;
+                    }
+                    Cell::Elman => {
+                        ops::rnn_sequence(rec, &spec, &pre, &dir.w_hh_t, h0, &out, h_n)?;
+                    }
+                }
+            }
+            input = out;
+        }
+        Ok(input)
+    }
+}
+
+struct Block {
+    conv1: (Tensor, Tensor),
+    conv2: (Tensor, Tensor),
+    downsample: Option<(Tensor, Tensor)>,
+    in_channels: usize,
+    out_channels: usize,
+    dilation: usize,
+}
+
+/// The TCN's residual blocks (docs/models.md): conv → ReLU → conv → ReLU, + residual, ReLU.
+pub struct TcnStack {
+    blocks: Vec<Block>,
+    kernel: usize,
+}
+
+impl TcnStack {
+    pub fn load(
+        ctx: &GpuContext,
+        weights: &Weights,
+        prefix: &str,
+        input_channels: usize,
+        channels: &[usize],
+        dilations: &[usize],
+        kernel: usize,
+    ) -> Result<Self, ModelError> {
+        let mut blocks = Vec::new();
+        let mut c_in = input_channels;
+        for (i, (&c_out, &dilation)) in channels.iter().zip(dilations).enumerate() {
+            let pair = |name: &str| -> Result<(Tensor, Tensor), ModelError> {
+                Ok((
+                    upload(ctx, weights, &format!("{prefix}{i}.{name}.weight"))?,
+                    upload(ctx, weights, &format!("{prefix}{i}.{name}.bias"))?,
+                ))
+            };
+            blocks.push(Block {
+                conv1: pair("conv1")?,
+                conv2: pair("conv2")?,
+                downsample: if c_in != c_out {
+                    Some(pair("downsample")?)
+                } else {
+                    None
+                },
+                in_channels: c_in,
+                out_channels: c_out,
+                dilation,
+            });
+            c_in = c_out;
+        }
+        Ok(TcnStack { blocks, kernel })
+    }
+
+    pub fn output_channels(&self) -> usize {
+        self.blocks.last().map(|b| b.out_channels).unwrap_or(0)
+    }
+
+    /// x [B, C_in, T] → [B, C_out, T].
+    pub fn forward(
+        &self,
+        rec: &mut Recorder<'_>,
+        x: &Tensor,
+        batch: usize,
+        steps: usize,
+    ) -> Result<Tensor, ModelError> {
+        let ctx = rec.ctx();
+        let mut input = x.clone();
+        for b in &self.blocks {
+            let spec = Conv1dSpec {
+                batch,
+                in_channels: b.in_channels,
+                out_channels: b.out_channels,
+                steps,
+                kernel: self.kernel,
+                dilation: b.dilation,
+                relu: true,
+            };
+            let y1 = ctx.zeros(&[batch, b.out_channels, steps])?;
+            ops::conv1d_causal(rec, &spec, &input, &b.conv1.0, &b.conv1.1, None, &y1)?;
+            let residual = match &b.downsample {
+                Some((w, bias)) => {
+                    let r = ctx.zeros(&[batch, b.out_channels, steps])?;
+                    let spec1 = Conv1dSpec {
+                        kernel: 1,
+                        dilation: 1,
+                        relu: false,
+                        ..spec
+                    };
+                    ops::conv1d_causal(rec, &spec1, &input, w, bias, None, &r)?;
+                    r
+                }
+                None => input.clone(),
+            };
+            let y2 = ctx.zeros(&[batch, b.out_channels, steps])?;
+            let spec2 = Conv1dSpec {
+                in_channels: b.out_channels,
+                ..spec
+            };
+            ops::conv1d_causal(
+                rec,
+                &spec2,
+                &y1,
+                &b.conv2.0,
+                &b.conv2.1,
+                Some(&residual),
+                &y2,
+            )?;
+            input = y2;
+        }
+        Ok(input)
+    }
+}
