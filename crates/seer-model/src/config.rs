@@ -207,10 +207,8 @@ impl ModelConfig {
                 }
                 self.distribution()?;
             }
-            ModelKind::Classifier => {
-                if self.classes.len() < 2 {
-                    return bad("classifier: classes must list at least two names".into());
-                }
+            ModelKind::Classifier if self.classes.len() < 2 => {
+                return bad("classifier: classes must list at least two names".into());
             }
             _ => {}
         }
