@@ -23,6 +23,14 @@ pub struct Recorder<'a> {
     dispatches: usize,
     // catches validation errors of everything recorded (bind groups, passes) until submit
     scope: wgpu::ErrorScopeGuard,
+    timing: Option<Timing>,
+}
+
+/// Timestamp queries around every pass, when the adapter supports them.
+struct Timing {
+    queries: wgpu::QuerySet,
+    capacity: u32,
+    used: u32,
 }
 
 impl<'a> Recorder<'a> {
@@ -38,7 +46,27 @@ impl<'a> Recorder<'a> {
             encoder,
             dispatches: 0,
             scope,
+            timing: None,
         }
+    }
+
+    /// Records begin/end timestamps of up to `max_passes` passes, so `submit_timed` can report
+    /// GPU time. Without TIMESTAMP_QUERY this is a no-op and only wall-clock time is available.
+    pub fn with_timing(mut self, max_passes: u32) -> Self {
+        if self.ctx.summary.timestamp_queries && max_passes > 0 {
+            let capacity = (2 * max_passes).min(4096);
+            let queries = self.ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("seer timing"),
+                ty: wgpu::QueryType::Timestamp,
+                count: capacity,
+            });
+            self.timing = Some(Timing {
+                queries,
+                capacity,
+                used: 0,
+            });
+        }
+        self
     }
 
     pub fn ctx(&self) -> &'a GpuContext {
@@ -104,11 +132,23 @@ impl<'a> Recorder<'a> {
                 layout: &pipeline.get_bind_group_layout(0),
                 entries: &entries,
             });
+        let timestamp_writes = match &mut self.timing {
+            Some(t) if t.used + 2 <= t.capacity => {
+                let begin = t.used;
+                t.used += 2;
+                Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &t.queries,
+                    beginning_of_pass_write_index: Some(begin),
+                    end_of_pass_write_index: Some(begin + 1),
+                })
+            }
+            _ => None,
+        };
         let mut pass = self
             .encoder
             .begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(kernel.entry_point()),
-                timestamp_writes: None,
+                timestamp_writes,
             });
         pass.set_pipeline(&pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
@@ -124,10 +164,85 @@ impl<'a> Recorder<'a> {
 
     /// Submits everything recorded, surfacing validation errors as typed errors.
     pub fn submit(self) -> Result<wgpu::SubmissionIndex, GpuError> {
+        Ok(self.submit_inner()?.0)
+    }
+
+    fn submit_inner(mut self) -> Result<(wgpu::SubmissionIndex, Option<(Vec<u8>, u32)>), GpuError> {
+        let mut resolved = None;
+        if let Some(t) = &self.timing
+            && t.used > 0
+        {
+            let bytes = t.used as u64 * 8;
+            let resolve = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size: bytes,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let staging = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps readback"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            self.encoder
+                .resolve_query_set(&t.queries, 0..t.used, &resolve, 0);
+            self.encoder
+                .copy_buffer_to_buffer(&resolve, 0, &staging, 0, bytes);
+            resolved = Some((staging, t.used));
+        }
         let index = self.ctx.queue.submit(Some(self.encoder.finish()));
         if let Some(err) = pollster::block_on(self.scope.pop()) {
             return Err(GpuError::Execution(err.to_string()));
         }
-        Ok(index)
+        let Some((staging, used)) = resolved else {
+            return Ok((index, None));
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.ctx
+            .device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index.clone()),
+                timeout: None,
+            })
+            .map_err(|e| GpuError::Execution(e.to_string()))?;
+        rx.recv()
+            .map_err(|e| GpuError::Readback(e.to_string()))?
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let bytes = staging
+            .get_mapped_range(..)
+            .map_err(|e| GpuError::Readback(e.to_string()))?
+            .to_vec();
+        staging.unmap();
+        Ok((index, Some((bytes, used))))
+    }
+
+    /// Submits, waits for completion, and returns the summed GPU time of the timed passes in
+    /// seconds (None when the adapter has no timestamp queries).
+    pub fn submit_timed(self) -> Result<Option<f64>, GpuError> {
+        let ctx = self.ctx;
+        let (index, stamps) = self.submit_inner()?;
+        ctx.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
+            .map_err(|e| GpuError::Execution(e.to_string()))?;
+        let Some((bytes, used)) = stamps else {
+            return Ok(None);
+        };
+        // the mapped bytes carry no u64 alignment guarantee, so decode rather than cast
+        let ticks: Vec<u64> = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect();
+        let period_ns = ctx.queue.get_timestamp_period() as f64;
+        let total: u64 = (0..used as usize / 2)
+            .map(|i| ticks[2 * i + 1].saturating_sub(ticks[2 * i]))
+            .sum();
+        Ok(Some(total as f64 * period_ns * 1e-9))
     }
 }

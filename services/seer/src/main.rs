@@ -1,1 +1,145 @@
-fn main() {}
+//! `seer`: one binary, one subcommand per job.
+
+mod bench;
+mod info;
+mod init;
+mod predict;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for bad input (data, checkpoint, request); 1 is left for runtime failures.
+const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "seer",
+    version,
+    about = "Streaming neural forecasting on the GPU"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show the GPU adapter seer runs on and the limits that matter
+    Info {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Model checkpoints
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+    /// Forecast (or fill gaps, or classify) every series of a long-format CSV
+    Predict(predict::PredictArgs),
+    /// Benchmarks
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Write a checkpoint with seeded random weights
+    Init(init::InitArgs),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Time every kernel on the chosen adapter
+    Kernels {
+        #[arg(long)]
+        json: bool,
+        /// Run the full reference shapes even on the software adapter (slow: minutes)
+        #[arg(long)]
+        full: bool,
+        /// Timed repetitions per shape
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Also write the JSON report to this file
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// An error that is the user's input's fault (exit 2) rather than seer's or the machine's.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// Writes to stdout; a closed pipe (`seer predict … | head`) is not an error.
+pub fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+fn exit_code(err: &anyhow::Error) -> u8 {
+    use seer_model::ModelError;
+    for cause in err.chain() {
+        if cause.is::<BadInput>() || cause.is::<seer_core::CoreError>() {
+            return EXIT_BAD_INPUT;
+        }
+        if let Some(m) = cause.downcast_ref::<ModelError>() {
+            return match m {
+                ModelError::Gpu(_) => 1,
+                _ => EXIT_BAD_INPUT,
+            };
+        }
+    }
+    1
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SEER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info { json } => info::run(json),
+        Command::Model {
+            command: ModelCommand::Init(args),
+        } => init::run(&args),
+        Command::Predict(args) => predict::run(&args),
+        Command::Bench {
+            command:
+                BenchCommand::Kernels {
+                    json,
+                    full,
+                    reps,
+                    out,
+                },
+        } => bench::run_kernels(json, full, reps, out.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}

@@ -1,0 +1,191 @@
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use seer_core::csv::read_long_csv;
+use seer_core::quantiles::parse_levels;
+use seer_core::series::regularize;
+use seer_core::time::format_timestamp;
+use seer_gpu::GpuContext;
+use seer_model::{History, Model, PredictOptions, Prediction};
+use serde_json::{Value, json};
+
+use crate::BadInput;
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// Checkpoint directory (config.json + model.safetensors)
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Long-format CSV: series_id,timestamp,value (or unique_id,ds,y), extra columns ignored
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long)]
+    pub horizon: Option<usize>,
+    /// Sample paths to draw (DeepAR) — and print
+    #[arg(long)]
+    pub samples: Option<usize>,
+    /// Quantile levels to report, e.g. 0.1,0.5,0.9
+    #[arg(long)]
+    pub quantiles: Option<String>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Reads the CSV and lays every series on the model's time grid (gaps → missing points).
+pub fn load_histories(path: &std::path::Path, freq: i64) -> anyhow::Result<Vec<History>> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let dataset = read_long_csv(std::io::BufReader::new(file))
+        .with_context(|| format!("reading {}", path.display()))?;
+    if !dataset.feature_names.is_empty() {
+        tracing::warn!(columns = ?dataset.feature_names, "extra feature columns are not used by these models");
+    }
+    dataset
+        .series
+        .iter()
+        .map(|s| {
+            let grid = regularize(s, freq).with_context(|| {
+                format!(
+                    "{}: series {:?} does not fit the model's {freq}-second grid",
+                    path.display(),
+                    s.id
+                )
+            })?;
+            Ok(History::new(grid.id, grid.timestamps, grid.values))
+        })
+        .collect()
+}
+
+pub fn run(a: &PredictArgs) -> anyhow::Result<()> {
+    let quantiles = a.quantiles.as_deref().map(parse_levels).transpose()?;
+    let ctx = GpuContext::from_env()?;
+    let model = Model::load(&ctx, &a.checkpoint)
+        .with_context(|| format!("loading checkpoint {}", a.checkpoint.display()))?;
+    let histories = load_histories(&a.data, model.config.freq)?;
+    if histories.is_empty() {
+        return Err(BadInput(format!("{}: no series", a.data.display())).into());
+    }
+    let opts = PredictOptions {
+        horizon: a.horizon,
+        quantiles,
+        num_samples: a.samples,
+        return_samples: a.samples.is_some(),
+        seed: a.seed,
+    };
+    let predictions = model.predict(&ctx, &histories, &opts)?;
+    let mut out = String::new();
+    if a.json {
+        let items: Vec<Value> = predictions.iter().map(|p| to_json(p, &model)).collect();
+        out = serde_json::to_string_pretty(&Value::Array(items))? + "\n";
+    } else {
+        for p in &predictions {
+            print_text(&mut out, p, &model);
+        }
+    }
+    crate::write_stdout(&out)
+}
+
+fn level_name(l: f64) -> String {
+    format!("{l}")
+}
+
+fn to_json(p: &Prediction, model: &Model) -> Value {
+    match p {
+        Prediction::Forecast(f) => {
+            let mut q = serde_json::Map::new();
+            for (l, v) in &f.quantiles {
+                q.insert(level_name(*l), json!(v));
+            }
+            let mut obj = json!({
+                "series_id": f.id,
+                "model": model.kind().name(),
+                "last_observation": format_timestamp(f.last_observation),
+                "timestamps": f.timestamps.iter().map(|&t| format_timestamp(t)).collect::<Vec<_>>(),
+                "mean": f.mean,
+                "quantiles": q,
+            });
+            if let Some(s) = &f.samples {
+                obj["samples"] = json!(s);
+            }
+            obj
+        }
+        Prediction::GapFill(g) => json!({
+            "series_id": g.id,
+            "model": model.kind().name(),
+            "timestamps": g.timestamps.iter().map(|&t| format_timestamp(t)).collect::<Vec<_>>(),
+            "values": g.values,
+            "filled": g.filled,
+        }),
+        Prediction::Classification(c) => json!({
+            "series_id": c.id,
+            "model": model.kind().name(),
+            "probabilities": c.probabilities.iter().map(|(k, p)| (k.clone(), json!(p))).collect::<serde_json::Map<_, _>>(),
+        }),
+    }
+}
+
+fn print_text(out: &mut String, p: &Prediction, model: &Model) {
+    use std::fmt::Write;
+    match p {
+        Prediction::Forecast(f) => {
+            let _ = writeln!(
+                out,
+                "series {}  (last observation {}, model {})",
+                f.id,
+                format_timestamp(f.last_observation),
+                model.kind().name()
+            );
+            let mut header = format!("  {:<22}{:>12}", "timestamp", "mean");
+            for (l, _) in &f.quantiles {
+                header += &format!("{:>12}", format!("q{}", level_name(*l)));
+            }
+            let _ = writeln!(out, "{header}");
+            for (i, ts) in f.timestamps.iter().enumerate() {
+                let mut line = format!("  {:<22}{:>12.4}", format_timestamp(*ts), f.mean[i]);
+                for (_, v) in &f.quantiles {
+                    line += &format!("{:>12.4}", v[i]);
+                }
+                let _ = writeln!(out, "{line}");
+            }
+            if let Some(paths) = &f.samples {
+                let _ = writeln!(out, "  {} sample paths:", paths.len());
+                for (k, path) in paths.iter().enumerate() {
+                    let vals: Vec<String> = path.iter().map(|v| format!("{v:.4}")).collect();
+                    let _ = writeln!(out, "    path {k:>4}: {}", vals.join(" "));
+                }
+            }
+        }
+        Prediction::GapFill(g) => {
+            let _ = writeln!(
+                out,
+                "series {}  (gap filling, {} of {} points filled)",
+                g.id,
+                g.filled.iter().filter(|&&f| f).count(),
+                g.values.len()
+            );
+            for ((ts, v), filled) in g.timestamps.iter().zip(&g.values).zip(&g.filled) {
+                let _ = writeln!(
+                    out,
+                    "  {:<22}{:>12.4}{}",
+                    format_timestamp(*ts),
+                    v,
+                    if *filled { "  (filled)" } else { "" }
+                );
+            }
+        }
+        Prediction::Classification(c) => {
+            let best = c.probabilities.iter().max_by(|a, b| a.1.total_cmp(&b.1));
+            let _ = writeln!(
+                out,
+                "series {}  class {}",
+                c.id,
+                best.map(|b| b.0.as_str()).unwrap_or("?")
+            );
+            for (k, p) in &c.probabilities {
+                let _ = writeln!(out, "  {k:<16}{p:>8.4}");
+            }
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! The `seer` binary end to end: init → predict for every model type, and every kind of bad
+//! input giving a clear message and exit code 2 rather than a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn seer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_seer"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("run seer")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("seer-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+/// Hourly series: "a" 40 points with a NaN, "b" 12 points with a gap (shorter than the context).
+fn hourly_csv() -> String {
+    let mut s = String::from("unique_id,ds,y\n");
+    for i in 0..40 {
+        let v = if i == 30 {
+            "NaN".to_string()
+        } else {
+            format!("{:.3}", 10.0 + (i as f64 / 4.0).sin())
+        };
+        s += &format!("a,2024-01-0{}T{:02}:00:00Z,{v}\n", 1 + i / 24, i % 24);
+    }
+    for i in (0..12).filter(|i| *i != 5) {
+        s += &format!("b,2024-01-01T{:02}:00:00Z,{}\n", i, 3 + i % 3);
+    }
+    s
+}
+
+fn init(dir: &Path, kind: &str, extra: &[&str]) -> String {
+    let out = dir.join(kind).to_string_lossy().into_owned();
+    let mut args = vec![
+        "model",
+        "init",
+        "--type",
+        kind,
+        "--context",
+        "16",
+        "--horizon",
+        "4",
+        "--hidden",
+        "8",
+        "--seed",
+        "3",
+        "--out",
+        &out,
+    ];
+    args.extend_from_slice(extra);
+    let o = seer(&args);
+    assert!(o.status.success(), "init {kind}: {}", stderr(&o));
+    out
+}
+
+#[test]
+fn every_model_type_initialises_and_predicts() {
+    let dir = tmp("all");
+    let data = write(&dir, "d.csv", &hourly_csv());
+    for kind in [
+        "lstm",
+        "rnn",
+        "seq2seq",
+        "tcn",
+        "deepar",
+        "bilstm",
+        "classifier",
+    ] {
+        let ck = init(&dir, kind, &[]);
+        let o = seer(&["predict", "--checkpoint", &ck, "--data", &data, "--json"]);
+        assert!(o.status.success(), "{kind}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let items = v.as_array().unwrap();
+        assert_eq!(items.len(), 2, "{kind}: one result per series");
+        assert_eq!(items[0]["series_id"], "a");
+        match kind {
+            "bilstm" => {
+                let filled = items[0]["filled"].as_array().unwrap();
+                assert_eq!(
+                    filled.iter().filter(|f| f.as_bool().unwrap()).count(),
+                    1,
+                    "the NaN is filled"
+                );
+                assert!(
+                    items[1]["filled"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|f| f.as_bool().unwrap()),
+                    "the gap is filled"
+                );
+            }
+            "classifier" => {
+                let p = items[0]["probabilities"].as_object().unwrap();
+                let total: f64 = p.values().map(|x| x.as_f64().unwrap()).sum();
+                assert!((total - 1.0).abs() < 1e-5);
+            }
+            _ => {
+                assert_eq!(items[0]["timestamps"][0], "2024-01-02T16:00:00Z");
+                assert_eq!(items[0]["mean"].as_array().unwrap().len(), 4);
+                let q = items[0]["quantiles"].as_object().unwrap();
+                let (lo, hi) = (q["0.1"].as_array().unwrap(), q["0.9"].as_array().unwrap());
+                for (l, h) in lo.iter().zip(hi) {
+                    assert!(
+                        l.as_f64().unwrap() <= h.as_f64().unwrap(),
+                        "{kind}: quantiles ordered"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn deepar_sample_paths_are_reproducible_by_seed() {
+    let dir = tmp("seed");
+    let data = write(&dir, "d.csv", &hourly_csv());
+    let ck = init(&dir, "deepar", &["--distribution", "student_t"]);
+    let run = |seed: &str| {
+        let o = seer(&[
+            "predict",
+            "--checkpoint",
+            &ck,
+            "--data",
+            &data,
+            "--samples",
+            "7",
+            "--seed",
+            seed,
+            "--json",
+            "--quantiles",
+            "0.05,0.5,0.95",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()
+    };
+    let (a, b, c) = (run("5"), run("5"), run("6"));
+    assert_eq!(a, b);
+    assert_ne!(a[0]["samples"], c[0]["samples"]);
+    assert_eq!(a[0]["samples"].as_array().unwrap().len(), 7);
+    assert!(a[0]["quantiles"].get("0.05").is_some());
+}
+
+fn expect_bad(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(2), "exit code; stderr: {}", stderr(o));
+    assert!(
+        stderr(o).contains(needle),
+        "stderr should mention {needle:?}: {}",
+        stderr(o)
+    );
+    assert!(!stderr(o).contains("panicked"), "{}", stderr(o));
+}
+
+#[test]
+fn malformed_csv_names_the_line() {
+    let dir = tmp("malformed");
+    let ck = init(&dir, "lstm", &[]);
+    let data = write(
+        &dir,
+        "bad.csv",
+        "series_id,timestamp,value\na,2024-01-01T00:00:00Z,1\na,2024-01-01T01:00:00Z,abc\n",
+    );
+    expect_bad(
+        &seer(&["predict", "--checkpoint", &ck, "--data", &data]),
+        "line 3",
+    );
+    let data = write(&dir, "nohdr.csv", "id,when,what\n");
+    expect_bad(
+        &seer(&["predict", "--checkpoint", &ck, "--data", &data]),
+        "series_id",
+    );
+    let data = write(&dir, "ts.csv", "series_id,timestamp,value\na,yesterday,1\n");
+    expect_bad(
+        &seer(&["predict", "--checkpoint", &ck, "--data", &data]),
+        "yesterday",
+    );
+}
+
+#[test]
+fn series_without_observations_or_off_grid_are_named() {
+    let dir = tmp("series");
+    let ck = init(&dir, "lstm", &[]);
+    let data = write(
+        &dir,
+        "nan.csv",
+        "series_id,timestamp,value\nok,2024-01-01T00:00:00Z,1\nempty,2024-01-01T00:00:00Z,NaN\nempty,2024-01-01T01:00:00Z,inf\n",
+    );
+    expect_bad(
+        &seer(&["predict", "--checkpoint", &ck, "--data", &data]),
+        "\"empty\"",
+    );
+    let data = write(
+        &dir,
+        "grid.csv",
+        "series_id,timestamp,value\nodd,2024-01-01T00:00:00Z,1\nodd,2024-01-01T00:30:00Z,2\n",
+    );
+    expect_bad(
+        &seer(&["predict", "--checkpoint", &ck, "--data", &data]),
+        "odd",
+    );
+}
+
+#[test]
+fn checkpoint_shape_mismatch_names_the_tensor() {
+    let dir = tmp("shape");
+    let ck = init(&dir, "lstm", &[]);
+    let cfg = std::fs::read_to_string(Path::new(&ck).join("config.json")).unwrap();
+    let cfg = cfg.replace("\"hidden_size\": 8", "\"hidden_size\": 9");
+    std::fs::write(Path::new(&ck).join("config.json"), cfg).unwrap();
+    let data = write(&dir, "d.csv", &hourly_csv());
+    expect_bad(
+        &seer(&["predict", "--checkpoint", &ck, "--data", &data]),
+        "rnn.weight_ih_l0",
+    );
+}
+
+#[test]
+fn unknown_model_types_and_bad_requests_exit_2() {
+    let dir = tmp("unknown");
+    expect_bad(
+        &seer(&[
+            "model",
+            "init",
+            "--type",
+            "transformer",
+            "--out",
+            dir.join("x").to_str().unwrap(),
+        ]),
+        "unknown model type",
+    );
+    let ck = init(&dir, "tcn", &[]);
+    let cfg = std::fs::read_to_string(Path::new(&ck).join("config.json")).unwrap();
+    let bad = dir.join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(
+        bad.join("config.json"),
+        cfg.replace("\"tcn\"", "\"transformer\""),
+    )
+    .unwrap();
+    let data = write(&dir, "d.csv", &hourly_csv());
+    expect_bad(
+        &seer(&[
+            "predict",
+            "--checkpoint",
+            bad.to_str().unwrap(),
+            "--data",
+            &data,
+        ]),
+        "transformer",
+    );
+    expect_bad(
+        &seer(&[
+            "predict",
+            "--checkpoint",
+            &ck,
+            "--data",
+            &data,
+            "--horizon",
+            "9",
+        ]),
+        "horizon 9",
+    );
+    expect_bad(
+        &seer(&[
+            "predict",
+            "--checkpoint",
+            &ck,
+            "--data",
+            &data,
+            "--quantiles",
+            "0.5,1.5",
+        ]),
+        "1.5",
+    );
+    expect_bad(
+        &seer(&[
+            "predict",
+            "--checkpoint",
+            &ck,
+            "--data",
+            &data,
+            "--quantiles",
+            "0.01",
+        ]),
+        "outside the levels",
+    );
+    expect_bad(
+        &seer(&[
+            "predict",
+            "--checkpoint",
+            &ck,
+            "--data",
+            &data,
+            "--samples",
+            "5",
+        ]),
+        "sample paths",
+    );
+    expect_bad(
+        &seer(&[
+            "predict",
+            "--checkpoint",
+            dir.join("missing").to_str().unwrap(),
+            "--data",
+            &data,
+        ]),
+        "config.json",
+    );
+}
+
+#[test]
+fn negative_values_are_refused_by_the_negative_binomial() {
+    let dir = tmp("negbin");
+    let ck = init(&dir, "deepar", &["--distribution", "negative_binomial"]);
+    let data = write(
+        &dir,
+        "d.csv",
+        "series_id,timestamp,value\nneg,2024-01-01T00:00:00Z,3\nneg,2024-01-01T01:00:00Z,-1\n",
+    );
+    expect_bad(
+        &seer(&["predict", "--checkpoint", &ck, "--data", &data]),
+        "negative",
+    );
+}
