@@ -26,6 +26,9 @@ pub struct Recorder<'a> {
     timing: Option<Timing>,
 }
 
+/// Resolved timestamp bytes and how many queries they hold.
+type RawTimestamps = (Vec<u8>, u32);
+
 /// Timestamp queries around every pass, when the adapter supports them.
 struct Timing {
     queries: wgpu::QuerySet,
@@ -167,7 +170,7 @@ impl<'a> Recorder<'a> {
         Ok(self.submit_inner()?.0)
     }
 
-    fn submit_inner(mut self) -> Result<(wgpu::SubmissionIndex, Option<(Vec<u8>, u32)>), GpuError> {
+    fn submit_inner(mut self) -> Result<(wgpu::SubmissionIndex, Option<RawTimestamps>), GpuError> {
         let mut resolved = None;
         if let Some(t) = &self.timing
             && t.used > 0
