@@ -229,25 +229,19 @@ impl RecurrentStack {
                     out_offset: d * self.hidden,
                 };
                 let h0 = init.map(|s| &s.h[l]).unwrap_or(&zero_h);
-                let scratch_h;
-                let h_n = match last {
-                    Some(s) => &s.h[l],
-                    None => {
-                        scratch_h = ctx.zeros(&[batch, self.hidden])?;
-                        &scratch_h
-                    }
-                };
+                // final states go to `last` when the caller keeps them, else to scratch
+                let state_out =
+                    |pick: fn(&StackState) -> &Vec<Tensor>| -> Result<Tensor, ModelError> {
+                        match last {
+                            Some(s) => Ok(pick(s)[l].clone()),
+                            None => Ok(ctx.zeros(&[batch, self.hidden])?),
+                        }
+                    };
+                let h_n = &state_out(|s| &s.h)?;
                 match self.cell {
                     Cell::Lstm => {
                         let c0 = init.map(|s| &s.c[l]).unwrap_or(&zero_h);
-                        let scratch_c;
-                        let c_n = match last {
-                            Some(s) => &s.c[l],
-                            None => {
-                                scratch_c = ctx.zeros(&[batch, self.hidden])?;
-                                &scratch_c
-                            }
-                        };
+                        let c_n = &state_out(|s| &s.c)?;
                         ops::lstm_sequence(
                             rec,
                             &spec,

@@ -172,6 +172,12 @@ fn expect_bad(o: &Output, needle: &str) {
     assert!(!stderr(o).contains("panicked"), "{}", stderr(o));
 }
 
+fn predict_bad(checkpoint: &str, data: &str, extra: &[&str], needle: &str) {
+    let mut args = vec!["predict", "--checkpoint", checkpoint, "--data", data];
+    args.extend_from_slice(extra);
+    expect_bad(&seer(&args), needle);
+}
+
 #[test]
 fn malformed_csv_names_the_line() {
     let dir = tmp("malformed");
@@ -181,20 +187,11 @@ fn malformed_csv_names_the_line() {
         "bad.csv",
         "series_id,timestamp,value\na,2024-01-01T00:00:00Z,1\na,2024-01-01T01:00:00Z,abc\n",
     );
-    expect_bad(
-        &seer(&["predict", "--checkpoint", &ck, "--data", &data]),
-        "line 3",
-    );
+    predict_bad(&ck, &data, &[], "line 3");
     let data = write(&dir, "nohdr.csv", "id,when,what\n");
-    expect_bad(
-        &seer(&["predict", "--checkpoint", &ck, "--data", &data]),
-        "series_id",
-    );
+    predict_bad(&ck, &data, &[], "series_id");
     let data = write(&dir, "ts.csv", "series_id,timestamp,value\na,yesterday,1\n");
-    expect_bad(
-        &seer(&["predict", "--checkpoint", &ck, "--data", &data]),
-        "yesterday",
-    );
+    predict_bad(&ck, &data, &[], "yesterday");
 }
 
 #[test]
@@ -206,19 +203,13 @@ fn series_without_observations_or_off_grid_are_named() {
         "nan.csv",
         "series_id,timestamp,value\nok,2024-01-01T00:00:00Z,1\nempty,2024-01-01T00:00:00Z,NaN\nempty,2024-01-01T01:00:00Z,inf\n",
     );
-    expect_bad(
-        &seer(&["predict", "--checkpoint", &ck, "--data", &data]),
-        "\"empty\"",
-    );
+    predict_bad(&ck, &data, &[], "\"empty\"");
     let data = write(
         &dir,
         "grid.csv",
         "series_id,timestamp,value\nodd,2024-01-01T00:00:00Z,1\nodd,2024-01-01T00:30:00Z,2\n",
     );
-    expect_bad(
-        &seer(&["predict", "--checkpoint", &ck, "--data", &data]),
-        "odd",
-    );
+    predict_bad(&ck, &data, &[], "odd");
 }
 
 #[test]
@@ -229,10 +220,7 @@ fn checkpoint_shape_mismatch_names_the_tensor() {
     let cfg = cfg.replace("\"hidden_size\": 8", "\"hidden_size\": 9");
     std::fs::write(Path::new(&ck).join("config.json"), cfg).unwrap();
     let data = write(&dir, "d.csv", &hourly_csv());
-    expect_bad(
-        &seer(&["predict", "--checkpoint", &ck, "--data", &data]),
-        "rnn.weight_ih_l0",
-    );
+    predict_bad(&ck, &data, &[], "rnn.weight_ih_l0");
 }
 
 #[test]
@@ -338,8 +326,5 @@ fn negative_values_are_refused_by_the_negative_binomial() {
         "d.csv",
         "series_id,timestamp,value\nneg,2024-01-01T00:00:00Z,3\nneg,2024-01-01T01:00:00Z,-1\n",
     );
-    expect_bad(
-        &seer(&["predict", "--checkpoint", &ck, "--data", &data]),
-        "negative",
-    );
+    predict_bad(&ck, &data, &[], "negative");
 }

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""PyTorch's time on the shapes `seer bench kernels` uses, for a ratio measured on one machine.
+
+Run beside `seer bench kernels --json` in the same call on the same GPU (see scripts/gpu_bench.sh).
+Prints JSON: {"device", "torch", "results": [{"name", "shape", "ms"}]}; medians of --reps runs
+after warm-up, timed with CUDA events (or wall clock on CPU).
+"""
+import argparse
+import json
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def timed(fn, reps, device):
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            t = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t) * 1e3)
+    times.sort()
+    return times[len(times) // 2]
+
+
+class Block(nn.Module):
+    def __init__(self, c_in, c_out, k, d):
+        super().__init__()
+        self.pad = (k - 1) * d
+        self.conv1 = nn.Conv1d(c_in, c_out, k, dilation=d)
+        self.conv2 = nn.Conv1d(c_out, c_out, k, dilation=d)
+        self.downsample = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else None
+
+    def forward(self, x):
+        y = F.relu(self.conv1(F.pad(x, (self.pad, 0))))
+        y = F.relu(self.conv2(F.pad(y, (self.pad, 0))))
+        return F.relu(y + (x if self.downsample is None else self.downsample(x)))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--reduced", action="store_true", help="the software-adapter shape set")
+    args = ap.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cudnn.benchmark = True
+    results = []
+    lstm_shapes = [(64, 40), (64, 64)] if args.reduced else [(1024, 40), (4096, 64), (16384, 64)]
+    with torch.no_grad():
+        for b, h in lstm_shapes:
+            lstm = nn.LSTM(4, h, 1, batch_first=True).to(device)
+            x = torch.randn(b, 168, 4, device=device)
+            ms = timed(lambda: lstm(x), args.reps, device)
+            results.append({"name": "lstm_forward", "shape": f"1 layer, input 4, T=168, B={b}, H={h}", "ms": ms})
+        b = 64 if args.reduced else 4096
+        tcn = nn.Sequential(Block(1, 32, 3, 1), Block(32, 32, 3, 2), Block(32, 32, 3, 4), Block(32, 32, 3, 8)).to(device)
+        x = torch.randn(b, 1, 168, device=device)
+        ms = timed(lambda: tcn(x), args.reps, device)
+        results.append({"name": "tcn_forward", "shape": f"4 blocks C=32 k=3 dilations 1,2,4,8, B={b}, T=168", "ms": ms})
+    print(json.dumps({"device": str(torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"),
+                      "torch": torch.__version__, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
