@@ -19,6 +19,9 @@ struct Params {
     out_offset: u32,
     // 1: keep the gate activations (i, f, g, o) and cell states for backpropagation
     save_gates: u32,
+    // gates_x holds this dispatch's series only (a batch chunk); every other buffer is indexed
+    // by series_offset + the series' index in the chunk
+    series_offset: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -48,8 +51,9 @@ fn lstm_sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             let b = first_series + pair / H;
             let u = pair % H;
             if (b < p.batch) {
-                h_prev[pair] = h0[b * H + u];
-                cell[k] = c0[b * H + u];
+                let bg = b + p.series_offset;
+                h_prev[pair] = h0[bg * H + u];
+                cell[k] = c0[bg * H + u];
             } else {
                 h_prev[pair] = 0.0;
             }
@@ -94,9 +98,10 @@ fn lstm_sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             cell[k] = c;
             let h = og * safe_tanh(c);
             h_new[k] = h;
-            out[(b * p.steps + t) * p.out_stride + p.out_offset + u] = h;
+            let bg = b + p.series_offset;
+            out[(bg * p.steps + t) * p.out_stride + p.out_offset + u] = h;
             if (p.save_gates == 1u) {
-                let sv = (b * p.steps + t) * 5u * H;
+                let sv = (bg * p.steps + t) * 5u * H;
                 saved[sv + u] = ig;
                 saved[sv + H + u] = fg;
                 saved[sv + 2u * H + u] = gg;
@@ -120,8 +125,9 @@ fn lstm_sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             let b = first_series + pair / H;
             let u = pair % H;
             if (b < p.batch) {
-                h_n[b * H + u] = h_prev[pair];
-                c_n[b * H + u] = cell[k];
+                let bg = b + p.series_offset;
+                h_n[bg * H + u] = h_prev[pair];
+                c_n[bg * H + u] = cell[k];
             }
         }
     }

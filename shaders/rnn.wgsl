@@ -11,7 +11,8 @@ struct Params {
     reverse: u32,
     out_stride: u32,
     out_offset: u32,
-    unused: u32,
+    // pre_x holds this dispatch's series only; other buffers are indexed by series_offset + b
+    series_offset: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -35,7 +36,7 @@ fn rnn_sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
             let b = first_series + pair / H;
             var v = 0.0;
             if (b < p.batch) {
-                v = h0[b * H + pair % H];
+                v = h0[(b + p.series_offset) * H + pair % H];
             }
             h_prev[pair] = v;
         }
@@ -64,7 +65,7 @@ fn rnn_sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
             }
             let h = safe_tanh(z);
             h_new[k] = h;
-            out[(b * p.steps + t) * p.out_stride + p.out_offset + u] = h;
+            out[((b + p.series_offset) * p.steps + t) * p.out_stride + p.out_offset + u] = h;
         }
         workgroupBarrier();
         for (var k = 0u; k < 4u; k++) {
@@ -80,7 +81,7 @@ fn rnn_sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
         if (pair < pairs) {
             let b = first_series + pair / H;
             if (b < p.batch) {
-                h_n[b * H + pair % H] = h_prev[pair];
+                h_n[(b + p.series_offset) * H + pair % H] = h_prev[pair];
             }
         }
     }

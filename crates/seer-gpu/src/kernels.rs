@@ -133,17 +133,12 @@ impl Kernel {
     }
 }
 
-pub(crate) fn build_pipeline(
-    device: &wgpu::Device,
-    kernel: Kernel,
-) -> Result<wgpu::ComputePipeline, GpuError> {
-    let shader = kernel.shader();
-    let source = shader.source();
-    // Validate with naga first: its messages carry line numbers, and an invalid module must
-    // never reach the driver.
-    let module = naga::front::wgsl::parse_str(&source).map_err(|e| GpuError::Shader {
-        shader: shader.file_name(),
-        message: e.emit_to_string(&source),
+/// Parses and validates WGSL with naga. Its messages carry line numbers, and an invalid module
+/// must never reach the driver, where it could abort the process.
+pub fn validate_wgsl(name: &'static str, source: &str) -> Result<(), GpuError> {
+    let module = naga::front::wgsl::parse_str(source).map_err(|e| GpuError::Shader {
+        shader: name,
+        message: e.emit_to_string(source),
     })?;
     naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
@@ -151,9 +146,19 @@ pub(crate) fn build_pipeline(
     )
     .validate(&module)
     .map_err(|e| GpuError::Shader {
-        shader: shader.file_name(),
-        message: e.emit_to_string(&source),
+        shader: name,
+        message: e.emit_to_string(source),
     })?;
+    Ok(())
+}
+
+pub(crate) fn build_pipeline(
+    device: &wgpu::Device,
+    kernel: Kernel,
+) -> Result<wgpu::ComputePipeline, GpuError> {
+    let shader = kernel.shader();
+    let source = shader.source();
+    validate_wgsl(shader.file_name(), &source)?;
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(shader.file_name()),

@@ -54,6 +54,32 @@ fn every_shader_file_validates_and_is_registered() {
 
 #[test]
 fn a_broken_shader_is_a_typed_error_not_a_panic() {
-    let err = naga::front::wgsl::parse_str("fn broken( {").unwrap_err();
-    assert!(!err.emit_to_string("fn broken( {").is_empty());
+    let err = seer_gpu::kernels::validate_wgsl("broken.wgsl", "fn broken( {").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            seer_gpu::GpuError::Shader {
+                shader: "broken.wgsl",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // type errors are caught by validation, with the offending line quoted
+    let bad = "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }";
+    let err = seer_gpu::kernels::validate_wgsl("typed.wgsl", bad).unwrap_err();
+    assert!(err.to_string().contains("typed.wgsl"), "{err}");
+}
+
+#[test]
+fn adapter_choice_parses_and_rejects_nonsense() {
+    use seer_gpu::AdapterChoice;
+    assert_eq!("GPU".parse::<AdapterChoice>().unwrap(), AdapterChoice::Gpu);
+    assert_eq!(
+        "software".parse::<AdapterChoice>().unwrap(),
+        AdapterChoice::Software
+    );
+    assert_eq!("".parse::<AdapterChoice>().unwrap(), AdapterChoice::Auto);
+    let err = "quantum".parse::<AdapterChoice>().unwrap_err();
+    assert!(err.to_string().contains("auto, gpu or software"), "{err}");
 }

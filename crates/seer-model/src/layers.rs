@@ -1,7 +1,7 @@
 //! Layers on the GPU, holding their weights as device tensors in the layouts the kernels want
 //! (W_hh transposed, the two LSTM biases summed) while checkpoints keep PyTorch's layouts.
 
-use seer_gpu::ops::{self, Activation, Conv1dSpec, RecurrentSpec};
+use seer_gpu::ops::{self, Activation, Conv1dSpec, GemmSpec, RecurrentSpec};
 use seer_gpu::{GpuContext, Recorder, Tensor};
 
 use crate::ModelError;
@@ -196,6 +196,21 @@ impl RecurrentStack {
         init: Option<&StackState>,
         last: Option<&StackState>,
     ) -> Result<Tensor, ModelError> {
+        self.forward_chunked(rec, x, batch, steps, init, last, None)
+    }
+
+    /// `forward` with at most `max_chunk` series per projection (the binding limit decides
+    /// when `None`); results do not depend on the chunking.
+    pub fn forward_chunked(
+        &self,
+        rec: &mut Recorder<'_>,
+        x: &Tensor,
+        batch: usize,
+        steps: usize,
+        init: Option<&StackState>,
+        last: Option<&StackState>,
+        max_chunk: Option<usize>,
+    ) -> Result<Tensor, ModelError> {
         let ctx = rec.ctx();
         if (init.is_some() || last.is_some()) && self.bidirectional {
             return Err(ModelError::invalid(
@@ -206,28 +221,30 @@ impl RecurrentStack {
         let width = self.output_width();
         let g = self.cell.gates() * self.hidden;
         let zero_h = ctx.zeros(&[batch, self.hidden])?;
+        // The input projection of a large batch can exceed one storage binding (B=16384, T=168,
+        // H=64 is 2.8 GB): project and recur in chunks of series that fit, reusing one buffer.
+        let limit = ctx
+            .limits
+            .max_storage_buffer_binding_size
+            .min(ctx.limits.max_buffer_size) as usize;
+        let per_series = (steps * g * 4).max(1);
+        let tile = (seer_gpu::ops::PAIRS_PER_GROUP / self.hidden).max(1);
+        let max_groups = ctx.limits.max_compute_workgroups_per_dimension as usize;
+        let chunk = (limit / per_series)
+            .min(tile * max_groups)
+            .min(max_chunk.unwrap_or(usize::MAX))
+            .clamp(1, batch.max(1));
+        if limit / per_series == 0 {
+            return Err(ModelError::invalid(format!(
+                "one series of {steps} steps needs {per_series} bytes of gate pre-activations, over the adapter's {limit}-byte binding limit"
+            )));
+        }
+        let pre = ctx.zeros(&[chunk * steps, g])?;
         let mut input = x.clone();
         for (l, dirs) in self.layers.iter().enumerate() {
+            let in_width = input.len() / rows.max(1);
             let out = ctx.zeros(&[rows, width])?;
             for (d, dir) in dirs.iter().enumerate() {
-                let pre = ctx.zeros(&[rows, g])?;
-                ops::linear(
-                    rec,
-                    &input,
-                    rows,
-                    &dir.w_ih,
-                    Some(&dir.bias),
-                    Activation::Identity,
-                    &pre,
-                )?;
-                let spec = RecurrentSpec {
-                    batch,
-                    steps,
-                    hidden: self.hidden,
-                    reverse: d == 1,
-                    out_stride: width,
-                    out_offset: d * self.hidden,
-                };
                 let h0 = init.map(|s| &s.h[l]).unwrap_or(&zero_h);
                 // final states go to `last` when the caller keeps them, else to scratch
                 let state_out =
@@ -238,26 +255,57 @@ impl RecurrentStack {
                         }
                     };
                 let h_n = &state_out(|s| &s.h)?;
-                match self.cell {
-                    Cell::Lstm => {
-                        let c0 = init.map(|s| &s.c[l]).unwrap_or(&zero_h);
-                        let c_n = &state_out(|s| &s.c)?;
-                        ops::lstm_sequence(
-                            rec,
-                            &spec,
-                            &pre,
-                            &dir.w_hh_t,
-                            h0,
-                            c0,
-                            &out,
-                            h_n,
-                            c_n,
-                            None,
-                        )?;
+                let c0 = init.map(|s| s.c.get(l)).unwrap_or(Some(&zero_h));
+                let c_n = match self.cell {
+                    Cell::Lstm => Some(state_out(|s| &s.c)?),
+                    Cell::Elman => None,
+                };
+                let mut first = 0;
+                while first < batch {
+                    let n = chunk.min(batch - first);
+                    let spec = GemmSpec {
+                        m: n * steps,
+                        n: g,
+                        k: in_width,
+                        a_row_stride: in_width,
+                        a_col_stride: 1,
+                        b_row_stride: 1,
+                        b_col_stride: in_width,
+                        c_row_stride: g,
+                        c_offset: 0,
+                        activation: Activation::Identity,
+                        accumulate: false,
+                        a_offset: first * steps * in_width,
+                        b_offset: 0,
+                    };
+                    ops::gemm(rec, &spec, &input, &dir.w_ih, Some(&dir.bias), &pre)?;
+                    let spec = RecurrentSpec {
+                        batch: n,
+                        steps,
+                        hidden: self.hidden,
+                        reverse: d == 1,
+                        out_stride: width,
+                        out_offset: d * self.hidden,
+                        series_offset: first,
+                    };
+                    match (&c_n, c0) {
+                        (Some(c_n), Some(c0)) => {
+                            ops::lstm_sequence(
+                                rec,
+                                &spec,
+                                &pre,
+                                &dir.w_hh_t,
+                                h0,
+                                c0,
+                                &out,
+                                h_n,
+                                c_n,
+                                None,
+                            )?;
+                        }
+                        _ => ops::rnn_sequence(rec, &spec, &pre, &dir.w_hh_t, h0, &out, h_n)?,
                     }
-                    Cell::Elman => {
-                        ops::rnn_sequence(rec, &spec, &pre, &dir.w_hh_t, h0, &out, h_n)?;
-                    }
+                    first += n;
                 }
             }
             input = out;

@@ -26,6 +26,8 @@ pub struct PredictOptions {
 
 /// Longest horizon an autoregressive model may be asked for beyond its configured one.
 pub const MAX_HORIZON: usize = 10_000;
+/// Most sample paths per series one request may ask for.
+pub const MAX_PATHS: usize = 100_000;
 /// Series per GPU batch; bounds device memory (DeepAR multiplies it by its paths).
 pub const MAX_BATCH_ROWS: usize = 1 << 18;
 
@@ -153,10 +155,10 @@ impl Model {
         match &self.net {
             Net::DeepAr(net) => {
                 let paths = opts.num_samples.unwrap_or(self.config.num_samples.max(1));
-                if paths == 0 {
-                    return Err(ModelError::Request(
-                        "the number of sample paths must be at least 1".into(),
-                    ));
+                if paths == 0 || paths > MAX_PATHS {
+                    return Err(ModelError::Request(format!(
+                        "the number of sample paths must be in 1..={MAX_PATHS}, got {paths}"
+                    )));
                 }
                 let chunk = (MAX_BATCH_ROWS / paths).max(1);
                 for (i, part) in contexts.chunks(chunk).enumerate() {

@@ -332,3 +332,28 @@ fn classifier_matches_pytorch() {
         close("probabilities", &got, &flat(&e["p"]), 1.0);
     }
 }
+
+#[test]
+fn chunked_recurrence_matches_one_pass() {
+    // the same 2-layer LSTM and Elman stacks over 10 series, whole and in chunks of 3
+    for (name, cell) in [("lstm_layers", Cell::Lstm), ("rnn_layers", Cell::Elman)] {
+        let stack = RecurrentStack::load(ctx(), &weights(name), "", cell, 2, false).unwrap();
+        let (b, t, width) = (10, 6, 3);
+        let xs: Vec<f32> = (0..b * t * width)
+            .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+            .collect();
+        let x = ctx().upload(&xs, &[b * t, width]).unwrap();
+        let run = |chunk: Option<usize>| {
+            let state = StackState::zeros(ctx(), &stack, b).unwrap();
+            let mut rec = Recorder::new(ctx());
+            let out = stack
+                .forward_chunked(&mut rec, &x, b, t, None, Some(&state), chunk)
+                .unwrap();
+            rec.submit().unwrap();
+            let mut v = ctx().read(&out).unwrap();
+            v.extend(ctx().read(&state.h[1]).unwrap());
+            v
+        };
+        assert_eq!(run(None), run(Some(3)), "{name}");
+    }
+}

@@ -328,3 +328,34 @@ fn negative_values_are_refused_by_the_negative_binomial() {
     );
     predict_bad(&ck, &data, &[], "negative");
 }
+
+#[test]
+fn info_names_the_adapter_or_says_what_to_install() {
+    let o = seer(&["info", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["adapter"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(
+        v["limits"]["max_storage_buffer_binding_size"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    // forcing hardware where there is none must fail with the packages to install
+    let o = Command::new(env!("CARGO_BIN_EXE_seer"))
+        .args(["info"])
+        .env("SEER_ADAPTER", "gpu")
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
+    if !o.status.success() {
+        assert!(stderr(&o).contains("mesa-vulkan-drivers"), "{}", stderr(&o));
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_seer"))
+        .args(["info"])
+        .env("SEER_ADAPTER", "quantum")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("SEER_ADAPTER"), "{}", stderr(&o));
+}

@@ -16,6 +16,10 @@ pub struct RecurrentSpec {
     /// `out_offset .. out_offset + hidden` (a BiLSTM's two directions share one output).
     pub out_stride: usize,
     pub out_offset: usize,
+    /// The input projection covers series `series_offset .. series_offset + batch` only, while
+    /// states and outputs are indexed across the whole batch: lets a large batch run in chunks
+    /// whose projection fits one storage binding.
+    pub series_offset: usize,
 }
 
 impl RecurrentSpec {
@@ -45,8 +49,13 @@ impl RecurrentSpec {
         Ok((tile, [groups, 1, 1]))
     }
 
-    fn words(&self, op: &'static str, tile: usize, last: u32) -> Result<[u32; 8], GpuError> {
-        Ok([
+    fn words(
+        &self,
+        op: &'static str,
+        tile: usize,
+        flag: Option<u32>,
+    ) -> Result<Vec<u32>, GpuError> {
+        let mut w = vec![
             u32_of(op, self.batch)?,
             u32_of(op, self.steps)?,
             u32_of(op, self.hidden)?,
@@ -54,8 +63,11 @@ impl RecurrentSpec {
             self.reverse as u32,
             u32_of(op, self.out_stride)?,
             u32_of(op, self.out_offset)?,
-            last,
-        ])
+        ];
+        // the LSTM has a save_gates flag before the offset; the Elman kernel does not
+        w.extend(flag);
+        w.push(u32_of(op, self.series_offset)?);
+        Ok(w)
     }
 }
 
@@ -79,15 +91,16 @@ pub fn lstm_sequence(
     let (b, t, h) = (spec.batch, spec.steps, spec.hidden);
     expect_len(OP, "gates_x", gates_x, b * t * 4 * h)?;
     expect_len(OP, "w_hh_t", w_hh_t, 4 * h * h)?;
+    let all = spec.series_offset + b;
     for (name, s) in [("h0", h0), ("c0", c0), ("h_n", h_n), ("c_n", c_n)] {
-        expect_len(OP, name, s, b * h)?;
+        expect_len(OP, name, s, all * h)?;
     }
-    expect_len(OP, "out", out, b * t * spec.out_stride)?;
+    expect_len(OP, "out", out, all * t * spec.out_stride)?;
     if let Some(saved) = saved {
-        expect_len(OP, "saved", saved, b * t * 5 * h)?;
+        expect_len(OP, "saved", saved, all * t * 5 * h)?;
     }
     let placeholder = rec.ctx().placeholder().clone();
-    let params = spec.words(OP, tile, saved.is_some() as u32)?;
+    let params = spec.words(OP, tile, Some(saved.is_some() as u32))?;
     rec.dispatch(
         Kernel::LstmSequence,
         &params,
@@ -121,10 +134,11 @@ pub fn rnn_sequence(
     let (b, t, h) = (spec.batch, spec.steps, spec.hidden);
     expect_len(OP, "pre_x", pre_x, b * t * h)?;
     expect_len(OP, "w_hh_t", w_hh_t, h * h)?;
-    expect_len(OP, "h0", h0, b * h)?;
-    expect_len(OP, "h_n", h_n, b * h)?;
-    expect_len(OP, "out", out, b * t * spec.out_stride)?;
-    let params = spec.words(OP, tile, 0)?;
+    let all = spec.series_offset + b;
+    expect_len(OP, "h0", h0, all * h)?;
+    expect_len(OP, "h_n", h_n, all * h)?;
+    expect_len(OP, "out", out, all * t * spec.out_stride)?;
+    let params = spec.words(OP, tile, None)?;
     rec.dispatch(
         Kernel::RnnSequence,
         &params,

@@ -38,7 +38,7 @@ pub fn gemm(spec: &GemmSpec, a: &[f64], b: &[f64], bias: Option<&[f64]>, c: &mut
     }
 }
 
-/// Returns (h_n, c_n); writes `out` as the kernel does.
+/// Returns (h_n, c_n) of the chunk's series; writes `out` as the kernel does.
 pub fn lstm_sequence(
     spec: &RecurrentSpec,
     gates_x: &[f64],
@@ -49,9 +49,11 @@ pub fn lstm_sequence(
 ) -> (Vec<f64>, Vec<f64>) {
     let (bsz, steps, h) = (spec.batch, spec.steps, spec.hidden);
     let g = 4 * h;
-    let mut hs = h0[..bsz * h].to_vec();
-    let mut cs = c0[..bsz * h].to_vec();
+    let first = spec.series_offset * h;
+    let mut hs = h0[first..first + bsz * h].to_vec();
+    let mut cs = c0[first..first + bsz * h].to_vec();
     for b in 0..bsz {
+        let bg = spec.series_offset + b;
         for step in 0..steps {
             let t = if spec.reverse { steps - 1 - step } else { step };
             let prev = hs[b * h..(b + 1) * h].to_vec();
@@ -72,7 +74,7 @@ pub fn lstm_sequence(
                 cs[b * h + u] = c;
                 let hv = sigmoid(z[3]) * c.tanh();
                 hs[b * h + u] = hv;
-                out[(b * steps + t) * spec.out_stride + spec.out_offset + u] = hv;
+                out[(bg * steps + t) * spec.out_stride + spec.out_offset + u] = hv;
             }
         }
     }
@@ -87,8 +89,10 @@ pub fn rnn_sequence(
     out: &mut [f64],
 ) -> Vec<f64> {
     let (bsz, steps, h) = (spec.batch, spec.steps, spec.hidden);
-    let mut hs = h0[..bsz * h].to_vec();
+    let first = spec.series_offset * h;
+    let mut hs = h0[first..first + bsz * h].to_vec();
     for b in 0..bsz {
+        let bg = spec.series_offset + b;
         for step in 0..steps {
             let t = if spec.reverse { steps - 1 - step } else { step };
             let prev = hs[b * h..(b + 1) * h].to_vec();
@@ -99,7 +103,7 @@ pub fn rnn_sequence(
                 }
                 let hv = z.tanh();
                 hs[b * h + u] = hv;
-                out[(b * steps + t) * spec.out_stride + spec.out_offset + u] = hv;
+                out[(bg * steps + t) * spec.out_stride + spec.out_offset + u] = hv;
             }
         }
     }
