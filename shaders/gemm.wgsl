@@ -22,6 +22,7 @@ struct Params {
     accumulate: u32,
     a_offset: u32,
     b_offset: u32,
+    bias_offset: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -105,7 +106,7 @@ fn gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 v += c[idx];
             }
             if (p.has_bias == 1u) {
-                v += bias[col];
+                v += bias[p.bias_offset + col];
             }
             if (p.activation == 1u) {
                 v = max(v, 0.0);

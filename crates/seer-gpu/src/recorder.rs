@@ -161,6 +161,11 @@ impl<'a> Recorder<'a> {
         Ok(())
     }
 
+    /// Zeroes a whole buffer (gradient accumulators between steps).
+    pub fn clear(&mut self, buffer: &wgpu::Buffer) {
+        self.encoder.clear_buffer(buffer, 0, None);
+    }
+
     pub fn copy(&mut self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
         self.encoder.copy_buffer_to_buffer(src, 0, dst, 0, bytes);
     }

@@ -41,6 +41,7 @@ fn check_linear(m: usize, n: usize, k: usize, act: Activation, scale: f64, seed:
         accumulate: false,
         a_offset: 0,
         b_offset: 0,
+        bias_offset: 0,
     };
     let mut want = vec![0.0; m * n];
     reference::gemm(&spec, &x, &w, Some(&b), &mut want);
@@ -98,6 +99,7 @@ fn gemm_transposed_strides_offset_and_accumulate() {
         accumulate: true,
         a_offset: 3,
         b_offset: 4,
+        bias_offset: 0,
     };
     let c = up(&c0, &[c0.len()]);
     let mut r = rec();

@@ -277,6 +277,7 @@ impl RecurrentStack {
                         accumulate: false,
                         a_offset: first * steps * in_width,
                         b_offset: 0,
+                        bias_offset: 0,
                     };
                     ops::gemm(rec, &spec, &input, &dir.w_ih, Some(&dir.bias), &pre)?;
                     let spec = RecurrentSpec {

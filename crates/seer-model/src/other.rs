@@ -79,6 +79,7 @@ impl TcnNet {
             accumulate: false,
             a_offset: t - 1,
             b_offset: 0,
+            bias_offset: 0,
         };
         ops::gemm(&mut rec, &spec, &y, &self.head.w, Some(&self.head.b), &raw)?;
         rec.submit()?;

@@ -42,6 +42,7 @@ pub(crate) fn project_rows(
         accumulate: false,
         a_offset: offset,
         b_offset: 0,
+        bias_offset: 0,
     };
     ops::gemm(rec, &spec, x, &proj.w, Some(&proj.b), &y)?;
     Ok(y)

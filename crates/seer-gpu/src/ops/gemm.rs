@@ -25,6 +25,8 @@ pub struct GemmSpec {
     pub accumulate: bool,
     pub a_offset: usize,
     pub b_offset: usize,
+    /// Where the bias vector starts in its buffer (parameters may live in one flat buffer).
+    pub bias_offset: usize,
 }
 
 impl GemmSpec {
@@ -44,6 +46,7 @@ impl GemmSpec {
             accumulate: false,
             a_offset: 0,
             b_offset: 0,
+            bias_offset: 0,
         }
     }
 }
@@ -86,7 +89,7 @@ pub fn gemm(
         spec.c_offset + last(spec.m, spec.n, spec.c_row_stride, 1),
     )?;
     if let Some(bias) = bias {
-        expect_len(OP, "bias", bias, spec.n)?;
+        expect_len(OP, "bias", bias, spec.bias_offset + spec.n)?;
     }
     let params = [
         u32_of(OP, spec.m)?,
@@ -103,6 +106,7 @@ pub fn gemm(
         spec.accumulate as u32,
         u32_of(OP, spec.a_offset)?,
         u32_of(OP, spec.b_offset)?,
+        u32_of(OP, spec.bias_offset)?,
     ];
     let placeholder = rec.ctx().placeholder().clone();
     let bias_buf = bias.map(|t| t.buffer()).unwrap_or(&placeholder);
@@ -149,6 +153,7 @@ pub fn linear(
         accumulate: false,
         a_offset: 0,
         b_offset: 0,
+        bias_offset: 0,
     };
     gemm(rec, &spec, x, w, bias, y)
 }

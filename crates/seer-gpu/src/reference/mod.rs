@@ -28,7 +28,7 @@ pub fn gemm(spec: &GemmSpec, a: &[f64], b: &[f64], bias: Option<&[f64]>, c: &mut
                 acc += c[idx];
             }
             if let Some(bias) = bias {
-                acc += bias[n];
+                acc += bias[spec.bias_offset + n];
             }
             if spec.activation == Activation::Relu {
                 acc = acc.max(0.0);
