@@ -15,10 +15,12 @@ pub enum Shader {
     Softmax,
     Heads,
     Decode,
+    RecurrentBackward,
+    RnnBackward,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 7] = [
+    pub const ALL: &'static [Shader] = &[
         Shader::Gemm,
         Shader::Lstm,
         Shader::Rnn,
@@ -26,6 +28,8 @@ impl Shader {
         Shader::Softmax,
         Shader::Heads,
         Shader::Decode,
+        Shader::RecurrentBackward,
+        Shader::RnnBackward,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -37,6 +41,8 @@ impl Shader {
             Shader::Softmax => "softmax.wgsl",
             Shader::Heads => "heads.wgsl",
             Shader::Decode => "decode.wgsl",
+            Shader::RecurrentBackward => "recurrent_backward.wgsl",
+            Shader::RnnBackward => "rnn_backward.wgsl",
         }
     }
 
@@ -49,6 +55,8 @@ impl Shader {
             Shader::Softmax => include_str!("../../../shaders/softmax.wgsl"),
             Shader::Heads => include_str!("../../../shaders/heads.wgsl"),
             Shader::Decode => include_str!("../../../shaders/decode.wgsl"),
+            Shader::RecurrentBackward => include_str!("../../../shaders/recurrent_backward.wgsl"),
+            Shader::RnnBackward => include_str!("../../../shaders/rnn_backward.wgsl"),
         }
     }
 
@@ -72,10 +80,13 @@ pub enum Kernel {
     QuantileFeedback,
     AssembleLags,
     RepeatRows,
+    LstmBackward,
+    RnnBackward,
+    ShiftStates,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 10] = [
+    pub const ALL: &'static [Kernel] = &[
         Kernel::Gemm,
         Kernel::LstmSequence,
         Kernel::RnnSequence,
@@ -86,6 +97,9 @@ impl Kernel {
         Kernel::QuantileFeedback,
         Kernel::AssembleLags,
         Kernel::RepeatRows,
+        Kernel::LstmBackward,
+        Kernel::RnnBackward,
+        Kernel::ShiftStates,
     ];
 
     pub fn shader(self) -> Shader {
@@ -97,6 +111,8 @@ impl Kernel {
             Kernel::Softmax => Shader::Softmax,
             Kernel::DistributionParams | Kernel::SampleStep => Shader::Heads,
             Kernel::QuantileFeedback | Kernel::AssembleLags | Kernel::RepeatRows => Shader::Decode,
+            Kernel::LstmBackward => Shader::RecurrentBackward,
+            Kernel::RnnBackward | Kernel::ShiftStates => Shader::RnnBackward,
         }
     }
 
@@ -112,6 +128,9 @@ impl Kernel {
             Kernel::QuantileFeedback => "quantile_feedback",
             Kernel::AssembleLags => "assemble_lags",
             Kernel::RepeatRows => "repeat_rows",
+            Kernel::LstmBackward => "lstm_backward",
+            Kernel::RnnBackward => "rnn_backward",
+            Kernel::ShiftStates => "shift_states",
         }
     }
 
@@ -129,6 +148,9 @@ impl Kernel {
             Kernel::QuantileFeedback => &[1, 2, 4, 5],
             Kernel::AssembleLags => &[1, 2, 3, 5],
             Kernel::RepeatRows => &[1, 4],
+            Kernel::LstmBackward => &[1, 2, 3, 4, 5, 6, 7, 8, 9],
+            Kernel::RnnBackward => &[1, 2, 3, 4, 5, 6],
+            Kernel::ShiftStates => &[1, 7, 8],
         }
     }
 }

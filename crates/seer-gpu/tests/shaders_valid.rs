@@ -83,3 +83,38 @@ fn adapter_choice_parses_and_rejects_nonsense() {
     let err = "quantum".parse::<AdapterChoice>().unwrap_err();
     assert!(err.to_string().contains("auto, gpu or software"), "{err}");
 }
+
+#[test]
+fn every_kernel_binds_exactly_what_its_entry_point_uses() {
+    // The pipeline layout is derived from the shader, so a binding list that disagrees with the
+    // entry point fails only at dispatch time; check the registry against naga's usage analysis.
+    for &kernel in Kernel::ALL {
+        let source = kernel.shader().source();
+        let module = naga::front::wgsl::parse_str(&source).unwrap();
+        let info = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .unwrap();
+        let ep = module
+            .entry_points
+            .iter()
+            .position(|e| e.name == kernel.entry_point())
+            .unwrap_or_else(|| panic!("{kernel:?}: no entry point"));
+        let fi = info.get_entry_point(ep);
+        let mut used: Vec<u32> = module
+            .global_variables
+            .iter()
+            .filter(|(h, _)| !fi[*h].is_empty())
+            .filter_map(|(_, g)| g.binding.as_ref().map(|b| b.binding))
+            .filter(|&b| b != 0)
+            .collect();
+        used.sort();
+        assert_eq!(
+            used,
+            kernel.bindings(),
+            "{kernel:?}: storage bindings used by the shader"
+        );
+    }
+}

@@ -5,6 +5,7 @@ mod decode;
 mod gemm;
 mod heads;
 mod recurrent;
+mod recurrent_backward;
 mod softmax;
 
 pub use conv::{Conv1dSpec, conv1d_causal};
@@ -12,6 +13,7 @@ pub use decode::{MAX_LEVELS, assemble_lags, quantile_feedback, repeat_rows};
 pub use gemm::{Activation, GemmSpec, gemm, linear};
 pub use heads::{Distribution, SampleSpec, distribution_params, sample_step};
 pub use recurrent::{PAIRS_PER_GROUP, RecurrentSpec, lstm_sequence, rnn_sequence};
+pub use recurrent_backward::{BackwardSpec, lstm_backward, rnn_backward, shift_states};
 pub use softmax::softmax;
 
 use crate::{GpuError, Tensor};

@@ -2,8 +2,10 @@
 //! clarity, not speed. They take the same layouts and flags as the `ops` wrappers.
 
 mod random;
+mod recurrent_backward;
 
 pub use random::{Philox, sample_row};
+pub use recurrent_backward::{lstm_backward, lstm_forward_saved, rnn_backward, shift_states};
 
 use crate::ops::{Activation, Conv1dSpec, Distribution, GemmSpec, RecurrentSpec};
 
