@@ -11,13 +11,24 @@ fn sigmoid(x: f32) -> f32 {
     return 1.0 / (1.0 + exp(-clamp(x, -30.0, 30.0)));
 }
 
-// Stable softplus: never exponentiates a large positive number, and keeps relative precision for
-// very negative inputs where log(1 + tiny) would round to 0.
-fn softplus(x: f32) -> f32 {
-    if (x < -15.0) {
-        return exp(x);
+// ln(1 + e) for e in [0, 1] without forming 1 + e (which drops e's low digits): with
+// w = e / (2 + e) ≤ 1/3, ln(1 + e) = 2 atanh(w) = 2w Σ w^{2k} / (2k + 1), 9 terms reach f32.
+fn log1p_unit(e: f32) -> f32 {
+    let w = e / (2.0 + e);
+    let w2 = w * w;
+    var term = 1.0;
+    var sum = 0.0;
+    for (var k = 0u; k < 9u; k++) {
+        sum += term / f32(2u * k + 1u);
+        term *= w2;
     }
-    return max(x, 0.0) + log(1.0 + exp(-abs(x)));
+    return 2.0 * w * sum;
+}
+
+// Stable softplus: never exponentiates a large positive number, and keeps relative precision for
+// negative inputs, where log(1 + tiny) would lose the tiny's digits.
+fn softplus(x: f32) -> f32 {
+    return max(x, 0.0) + log1p_unit(exp(-abs(x)));
 }
 
 // NaN compares unequal to itself only when the compiler does not assume finite math, so check the

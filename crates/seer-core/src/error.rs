@@ -110,4 +110,17 @@ pub enum CoreError {
 
     #[error("invalid quantile level {0:?}: expected a number strictly between 0 and 1")]
     InvalidLevel(String),
+
+    #[error("{what} has {found} values but the actuals have {expected}")]
+    LengthMismatch {
+        what: String,
+        expected: usize,
+        found: usize,
+    },
+
+    #[error("{what} is not finite at step {step}, where the actual is observed")]
+    NonFiniteForecast { what: String, step: usize },
+
+    #[error("invalid synthetic data spec: {0}")]
+    InvalidSynthetic(String),
 }

@@ -3,14 +3,20 @@
 //! Reading long-format CSV input, timestamps and calendars, the preprocessing that
 //! `docs/models.md` specifies (regular grid, context window, imputation, mean scaling, time
 //! features), quantiles as numpy computes them, and series ids to embedding rows.
+//!
+//! Also forecast accuracy metrics, the seasonal-naive baseline they are judged against, and a
+//! seeded synthetic data generator for demos and tests.
 
 pub mod csv;
 mod error;
 pub mod features;
 pub mod hash;
+pub mod metrics;
+pub mod naive;
 pub mod quantiles;
 pub mod scaling;
 pub mod series;
+pub mod synthetic;
 pub mod time;
 
 pub use error::CoreError;

@@ -17,6 +17,10 @@ pub enum Shader {
     Decode,
     RecurrentBackward,
     RnnBackward,
+    Optim,
+    Elementwise,
+    ConvBackward,
+    Loss,
 }
 
 impl Shader {
@@ -30,6 +34,10 @@ impl Shader {
         Shader::Decode,
         Shader::RecurrentBackward,
         Shader::RnnBackward,
+        Shader::Optim,
+        Shader::Elementwise,
+        Shader::ConvBackward,
+        Shader::Loss,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -41,8 +49,12 @@ impl Shader {
             Shader::Softmax => "softmax.wgsl",
             Shader::Heads => "heads.wgsl",
             Shader::Decode => "decode.wgsl",
+            Shader::Loss => "loss.wgsl",
             Shader::RecurrentBackward => "recurrent_backward.wgsl",
             Shader::RnnBackward => "rnn_backward.wgsl",
+            Shader::Optim => "optim.wgsl",
+            Shader::Elementwise => "elementwise.wgsl",
+            Shader::ConvBackward => "conv_backward.wgsl",
         }
     }
 
@@ -55,8 +67,12 @@ impl Shader {
             Shader::Softmax => include_str!("../../../shaders/softmax.wgsl"),
             Shader::Heads => include_str!("../../../shaders/heads.wgsl"),
             Shader::Decode => include_str!("../../../shaders/decode.wgsl"),
+            Shader::Loss => include_str!("../../../shaders/loss.wgsl"),
             Shader::RecurrentBackward => include_str!("../../../shaders/recurrent_backward.wgsl"),
             Shader::RnnBackward => include_str!("../../../shaders/rnn_backward.wgsl"),
+            Shader::Optim => include_str!("../../../shaders/optim.wgsl"),
+            Shader::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
+            Shader::ConvBackward => include_str!("../../../shaders/conv_backward.wgsl"),
         }
     }
 
@@ -83,6 +99,21 @@ pub enum Kernel {
     LstmBackward,
     RnnBackward,
     ShiftStates,
+    SumSquaresPartial,
+    ClipScale,
+    AdamStep,
+    ReluBackward,
+    AddRelu,
+    Transpose,
+    Axpy,
+    Conv1dBackwardInput,
+    Conv1dBackwardWeight,
+    LikelihoodLoss,
+    QuantileLoss,
+    MseLoss,
+    SoftmaxCrossEntropy,
+    SumRows,
+    SpecialFunctions,
 }
 
 impl Kernel {
@@ -100,6 +131,21 @@ impl Kernel {
         Kernel::LstmBackward,
         Kernel::RnnBackward,
         Kernel::ShiftStates,
+        Kernel::SumSquaresPartial,
+        Kernel::ClipScale,
+        Kernel::AdamStep,
+        Kernel::ReluBackward,
+        Kernel::AddRelu,
+        Kernel::Transpose,
+        Kernel::Axpy,
+        Kernel::Conv1dBackwardInput,
+        Kernel::Conv1dBackwardWeight,
+        Kernel::LikelihoodLoss,
+        Kernel::QuantileLoss,
+        Kernel::MseLoss,
+        Kernel::SoftmaxCrossEntropy,
+        Kernel::SumRows,
+        Kernel::SpecialFunctions,
     ];
 
     pub fn shader(self) -> Shader {
@@ -111,8 +157,19 @@ impl Kernel {
             Kernel::Softmax => Shader::Softmax,
             Kernel::DistributionParams | Kernel::SampleStep => Shader::Heads,
             Kernel::QuantileFeedback | Kernel::AssembleLags | Kernel::RepeatRows => Shader::Decode,
+            Kernel::LikelihoodLoss
+            | Kernel::QuantileLoss
+            | Kernel::MseLoss
+            | Kernel::SoftmaxCrossEntropy
+            | Kernel::SumRows
+            | Kernel::SpecialFunctions => Shader::Loss,
             Kernel::LstmBackward => Shader::RecurrentBackward,
             Kernel::RnnBackward | Kernel::ShiftStates => Shader::RnnBackward,
+            Kernel::SumSquaresPartial | Kernel::ClipScale | Kernel::AdamStep => Shader::Optim,
+            Kernel::ReluBackward | Kernel::AddRelu | Kernel::Transpose | Kernel::Axpy => {
+                Shader::Elementwise
+            }
+            Kernel::Conv1dBackwardInput | Kernel::Conv1dBackwardWeight => Shader::ConvBackward,
         }
     }
 
@@ -128,9 +185,24 @@ impl Kernel {
             Kernel::QuantileFeedback => "quantile_feedback",
             Kernel::AssembleLags => "assemble_lags",
             Kernel::RepeatRows => "repeat_rows",
+            Kernel::LikelihoodLoss => "likelihood_loss",
+            Kernel::QuantileLoss => "quantile_loss",
+            Kernel::MseLoss => "mse_loss",
+            Kernel::SoftmaxCrossEntropy => "softmax_cross_entropy",
+            Kernel::SumRows => "sum_rows",
+            Kernel::SpecialFunctions => "special_functions",
             Kernel::LstmBackward => "lstm_backward",
             Kernel::RnnBackward => "rnn_backward",
             Kernel::ShiftStates => "shift_states",
+            Kernel::SumSquaresPartial => "sum_squares_partial",
+            Kernel::ClipScale => "clip_scale",
+            Kernel::AdamStep => "adam_step",
+            Kernel::ReluBackward => "relu_backward",
+            Kernel::AddRelu => "add_relu",
+            Kernel::Transpose => "transpose",
+            Kernel::Axpy => "axpy",
+            Kernel::Conv1dBackwardInput => "conv1d_backward_input",
+            Kernel::Conv1dBackwardWeight => "conv1d_backward_weight",
         }
     }
 
@@ -148,9 +220,19 @@ impl Kernel {
             Kernel::QuantileFeedback => &[1, 2, 4, 5],
             Kernel::AssembleLags => &[1, 2, 3, 5],
             Kernel::RepeatRows => &[1, 4],
+            Kernel::LikelihoodLoss | Kernel::MseLoss => &[1, 2, 3, 4, 5, 6],
+            Kernel::QuantileLoss => &[1, 2, 3, 4, 5, 6, 7],
+            Kernel::SoftmaxCrossEntropy => &[1, 2, 3, 4],
+            Kernel::SumRows | Kernel::SpecialFunctions => &[1, 2],
             Kernel::LstmBackward => &[1, 2, 3, 4, 5, 6, 7, 8, 9],
             Kernel::RnnBackward => &[1, 2, 3, 4, 5, 6],
             Kernel::ShiftStates => &[1, 7, 8],
+            Kernel::SumSquaresPartial => &[1, 2],
+            Kernel::ClipScale => &[1, 2, 3],
+            Kernel::AdamStep => &[1, 2, 3, 4, 5],
+            Kernel::ReluBackward | Kernel::AddRelu => &[1, 2, 3],
+            Kernel::Transpose | Kernel::Axpy => &[1, 2],
+            Kernel::Conv1dBackwardInput | Kernel::Conv1dBackwardWeight => &[1, 2, 3],
         }
     }
 }

@@ -245,3 +245,35 @@ fn softmax_matches_reference_with_extreme_logits() {
         assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-5);
     }
 }
+
+#[test]
+fn matmul_views_and_bias_broadcast() {
+    // C = Aᵀ·B with A [k=4, m=3] and B [k=4, n=2] at an offset, then C += bias
+    let a = rounded(&data(12, 1, -1.0, 1.0));
+    let b = rounded(&data(3 + 8, 2, -1.0, 1.0));
+    let bias = rounded(&data(2 + 2, 3, -1.0, 1.0));
+    let (at, bt, biast) = (up(&a, &[12]), up(&b, &[11]), up(&bias, &[4]));
+    let c = zeros(&[3, 2]);
+    let mut r = rec();
+    ops::matmul(
+        &mut r,
+        ops::Mat::rm(&at, 0, 4, 3).t(),
+        ops::Mat::rm(&bt, 3, 4, 2),
+        None,
+        &c,
+        0,
+        2,
+        false,
+    )
+    .unwrap();
+    ops::add_bias(&mut r, &c, 3, 2, &biast, 2).unwrap();
+    r.submit().unwrap();
+    let mut want = vec![0.0; 6];
+    for m in 0..3 {
+        for n in 0..2 {
+            want[m * 2 + n] =
+                (0..4).map(|k| a[k * 3 + m] * b[3 + k * 2 + n]).sum::<f64>() + bias[2 + n];
+        }
+    }
+    assert_close("matmul", &read(&c), &want, REL, ABS);
+}

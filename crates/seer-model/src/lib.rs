@@ -11,6 +11,7 @@ mod model;
 mod other;
 pub mod prepare;
 mod quantile;
+pub mod train;
 
 pub use config::{ModelConfig, ModelKind};
 pub use error::ModelError;

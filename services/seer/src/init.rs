@@ -16,6 +16,17 @@ pub struct InitArgs {
     /// Spacing of the series: seconds, or 15min, 1h, 1d, 1w
     #[arg(long, default_value = "1h")]
     pub freq: String,
+    #[command(flatten)]
+    pub sizes: SizeArgs,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Model sizes and options shared by `seer model init` and `seer train`.
+#[derive(Args, Clone)]
+pub struct SizeArgs {
     #[arg(long, default_value_t = 72)]
     pub context: usize,
     #[arg(long, default_value_t = 24)]
@@ -49,10 +60,6 @@ pub struct InitArgs {
     /// Classifier class names
     #[arg(long, default_value = "flat,trend,seasonal")]
     pub classes: String,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    #[arg(long)]
-    pub out: PathBuf,
 }
 
 /// "3600", "15min", "1h", "1d", "1w" → seconds.
@@ -104,9 +111,8 @@ fn default_lags(freq: i64) -> Vec<usize> {
     }
 }
 
-pub fn build_config(a: &InitArgs) -> anyhow::Result<ModelConfig> {
-    let kind = ModelKind::parse(&a.kind).map_err(|e| BadInput(e.to_string()))?;
-    let freq = parse_freq(&a.freq)?;
+pub fn build_config(kind: &str, freq: i64, a: &SizeArgs) -> anyhow::Result<ModelConfig> {
+    let kind = ModelKind::parse(kind).map_err(|e| BadInput(e.to_string()))?;
     let recurrent = kind != ModelKind::Tcn;
     let time_features = match kind {
         ModelKind::Bilstm | ModelKind::Classifier => Vec::new(),
@@ -174,7 +180,7 @@ pub fn build_config(a: &InitArgs) -> anyhow::Result<ModelConfig> {
 }
 
 pub fn run(a: &InitArgs) -> anyhow::Result<()> {
-    let mut config = build_config(a)?;
+    let mut config = build_config(&a.kind, parse_freq(&a.freq)?, &a.sizes)?;
     config.input_size = Some(config.derived_input_size());
     let weights = init_weights(&config, a.seed)?;
     save(&a.out, &config, &weights)

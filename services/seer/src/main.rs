@@ -1,9 +1,11 @@
 //! `seer`: one binary, one subcommand per job.
 
 mod bench;
+mod eval;
 mod info;
 mod init;
 mod predict;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +40,10 @@ enum Command {
     },
     /// Forecast (or fill gaps, or classify) every series of a long-format CSV
     Predict(predict::PredictArgs),
+    /// Train a model on a long-format CSV and write a checkpoint
+    Train(train::TrainArgs),
+    /// Rolling-origin backtest of a checkpoint against seasonal naive
+    Eval(eval::EvalArgs),
     /// Benchmarks
     Bench {
         #[command(subcommand)]
@@ -125,6 +131,8 @@ fn main() -> ExitCode {
             command: ModelCommand::Init(args),
         } => init::run(&args),
         Command::Predict(args) => predict::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => eval::run(&args),
         Command::Bench {
             command:
                 BenchCommand::Kernels {

@@ -157,3 +157,97 @@ pub fn linear(
     };
     gemm(rec, &spec, x, w, bias, y)
 }
+
+/// A strided matrix view into a buffer: element (r, c) is at `offset + r·row_stride + c·col_stride`.
+#[derive(Debug, Clone, Copy)]
+pub struct Mat<'a> {
+    pub tensor: &'a Tensor,
+    pub offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// Row-major [rows, cols] starting at `offset`.
+    pub fn rm(tensor: &'a Tensor, offset: usize, rows: usize, cols: usize) -> Self {
+        Mat {
+            tensor,
+            offset,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The same storage read as the transpose.
+    pub fn t(self) -> Self {
+        Mat {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+}
+
+/// C (row-major at `c_offset`, rows `c_row_stride` apart) (+)= A · B (+ bias[bias_offset..]).
+pub fn matmul(
+    rec: &mut Recorder<'_>,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    bias: Option<(&Tensor, usize)>,
+    c: &Tensor,
+    c_offset: usize,
+    c_row_stride: usize,
+    accumulate: bool,
+) -> Result<(), GpuError> {
+    if a.cols != b.rows {
+        return Err(GpuError::shape(
+            "matmul",
+            format!(
+                "inner dimensions differ: {}x{} · {}x{}",
+                a.rows, a.cols, b.rows, b.cols
+            ),
+        ));
+    }
+    let spec = GemmSpec {
+        m: a.rows,
+        n: b.cols,
+        k: a.cols,
+        a_row_stride: a.row_stride,
+        a_col_stride: a.col_stride,
+        b_row_stride: b.row_stride,
+        b_col_stride: b.col_stride,
+        c_row_stride,
+        c_offset,
+        activation: Activation::Identity,
+        accumulate,
+        a_offset: a.offset,
+        b_offset: b.offset,
+        bias_offset: bias.map(|b| b.1).unwrap_or(0),
+    };
+    gemm(rec, &spec, a.tensor, b.tensor, bias.map(|b| b.0), c)
+}
+
+/// C[m, n] += bias[bias_offset + n] for every row (a GEMM with an empty inner dimension).
+pub fn add_bias(
+    rec: &mut Recorder<'_>,
+    c: &Tensor,
+    rows: usize,
+    cols: usize,
+    bias: &Tensor,
+    bias_offset: usize,
+) -> Result<(), GpuError> {
+    let spec = GemmSpec {
+        accumulate: true,
+        bias_offset,
+        ..GemmSpec::row_major(rows, cols, 0)
+    };
+    // A and B are never read with k = 0, but binding C's buffer read-only too would conflict
+    let unused = rec.ctx().zeros(&[1])?;
+    gemm(rec, &spec, &unused, &unused, Some(bias), c)
+}

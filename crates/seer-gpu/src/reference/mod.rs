@@ -1,9 +1,20 @@
 //! f64 CPU references of every kernel: the yardstick the GPU is tested against, written for
 //! clarity, not speed. They take the same layouts and flags as the `ops` wrappers.
 
+mod conv_backward;
+mod elementwise;
+mod loss;
+mod optim;
 mod random;
 mod recurrent_backward;
 
+pub use conv_backward::{conv1d_backward_input, conv1d_backward_weight};
+pub use elementwise::{add_relu, axpy, relu_backward, transpose};
+pub use loss::{
+    digamma, lgamma, likelihood_loss, likelihood_nll, mse_loss, quantile_loss,
+    softmax_cross_entropy, sum_rows,
+};
+pub use optim::{adam_step, clip_and_adam, clip_scale, sum_squares_partial};
 pub use random::{Philox, sample_row};
 pub use recurrent_backward::{lstm_backward, lstm_forward_saved, rnn_backward, shift_states};
 

@@ -1,0 +1,316 @@
+//! DeepAR training as in Salinas et al.: windows of context + prediction length sampled from
+//! every series, mean scaling from the context, lagged targets, time features and a learned
+//! series embedding as inputs, teacher forcing over the whole window, the likelihood's negative
+//! log-likelihood as the loss. Validation: the held-out last `horizon` points of each series.
+
+use seer_core::hash::series_index;
+use seer_core::series::impute_locf;
+use seer_gpu::ops::{self, Distribution, Mat};
+use seer_gpu::{GpuContext, Recorder};
+
+use crate::ModelError;
+use crate::config::ModelConfig;
+use crate::layers::Cell;
+use crate::prepare::{History, time_features};
+use crate::train::params::ParamStore;
+use crate::train::stack::TrainStack;
+use crate::train::{Batch, SplitMix, Task, TrainOptions};
+
+struct Prepared {
+    start: i64,
+    raw: Vec<f64>,
+    imputed: Vec<f64>,
+    index: usize,
+}
+
+pub(crate) struct DeepArTask {
+    config: ModelConfig,
+    stack: TrainStack,
+    proj_w: usize,
+    proj_b: usize,
+    embedding: Option<usize>,
+    distribution: Distribution,
+    series: Vec<Prepared>,
+    window: usize,
+}
+
+impl DeepArTask {
+    pub fn new(
+        _ctx: &GpuContext,
+        config: &ModelConfig,
+        store: &ParamStore,
+        data: &[History],
+        opts: &TrainOptions,
+    ) -> Result<Self, ModelError> {
+        let distribution = config.distribution()?;
+        let mut series = Vec::new();
+        for h in data {
+            if distribution == Distribution::NegativeBinomial && h.values.iter().any(|v| *v < 0.0) {
+                return Err(ModelError::series(
+                    &h.id,
+                    "has negative values; a negative_binomial model is trained on counts",
+                ));
+            }
+            let Some(imputed) = impute_locf(&h.values) else {
+                continue; // nothing observed: nothing to learn from, nothing to score
+            };
+            series.push(Prepared {
+                start: h.timestamps.first().copied().unwrap_or(0),
+                raw: h.values.clone(),
+                imputed,
+                index: series_index(&h.id, config.cardinality, config.series_ids.as_deref()),
+            });
+        }
+        if series.is_empty() {
+            return Err(ModelError::Request(
+                "no series has an observed value".into(),
+            ));
+        }
+        let mut stack = TrainStack::new(store, "rnn.", Cell::Lstm, config.num_layers, false)?;
+        stack.truncate = opts.truncate;
+        Ok(DeepArTask {
+            config: config.clone(),
+            stack,
+            proj_w: store.offset("proj.weight")?,
+            proj_b: store.offset("proj.bias")?,
+            embedding: if config.embedding_dim > 0 {
+                Some(store.offset("embedding.weight")?)
+            } else {
+                None
+            },
+            distribution,
+            series,
+            window: config.context_length + config.horizon,
+        })
+    }
+
+    fn width(&self) -> usize {
+        self.config.derived_input_size()
+    }
+
+    /// Appends the window of `s` ending (exclusive) at `end` to the batch; false when its
+    /// context holds no observation (no scale) or nothing in it would be scored.
+    fn push_window(&self, b: &mut Batch, s: usize, end: usize, score_from: usize) -> bool {
+        let c = &self.config;
+        let p = &self.series[s];
+        let (w, ctx_len) = (self.window, c.context_length);
+        let t0 = end as i64 - w as i64;
+        let context: Vec<f64> = (0..ctx_len)
+            .map(|i| {
+                let t = t0 + i as i64;
+                if t >= 0 { p.raw[t as usize] } else { f64::NAN }
+            })
+            .collect();
+        let Some(scale) = seer_core::scaling::mean_scale(&context) else {
+            return false;
+        };
+        let mut scored = 0;
+        let width = self.width();
+        let lag_cols = c.lags.len() + c.time_features.len();
+        for i in 0..w {
+            let t = t0 + i as i64;
+            for &l in &c.lags {
+                let src = t - l as i64;
+                b.x.push(if src >= 0 {
+                    (p.imputed[src as usize] / scale) as f32
+                } else {
+                    0.0
+                });
+            }
+            b.x.extend(time_features(&c.time_features, p.start + t * c.freq));
+            b.x.extend(std::iter::repeat_n(0.0, width - lag_cols));
+            let z = if t >= 0 { p.raw[t as usize] } else { f64::NAN };
+            let observed = z.is_finite() && i >= score_from;
+            scored += observed as usize;
+            b.target.push(if z.is_finite() { z as f32 } else { 0.0 });
+            b.mask.push(observed as u8 as f32);
+            b.index.push(p.index);
+        }
+        if scored == 0 {
+            b.x.truncate(b.x.len() - w * width);
+            b.target.truncate(b.target.len() - w);
+            b.mask.truncate(b.mask.len() - w);
+            b.index.truncate(b.index.len() - w);
+            return false;
+        }
+        b.scale.push(scale as f32);
+        b.rows += w;
+        b.series += 1;
+        b.windows += 1;
+        true
+    }
+}
+
+impl Task for DeepArTask {
+    fn sample(&self, rng: &mut SplitMix, size: usize) -> Option<Batch> {
+        let horizon = self.config.horizon;
+        // series long enough to keep their last `horizon` points for validation
+        let usable: Vec<usize> = (0..self.series.len())
+            .filter(|&s| self.series[s].raw.len() > 2 * horizon)
+            .collect();
+        if usable.is_empty() {
+            return None;
+        }
+        let mut b = Batch::default();
+        let mut attempts = 0;
+        while b.windows < size && attempts < size * 20 {
+            attempts += 1;
+            let s = usable[rng.below(usable.len())];
+            let train_len = self.series[s].raw.len() - horizon;
+            // the window's prediction range lies inside the training part
+            let end = horizon + 1 + rng.below(train_len - horizon);
+            self.push_window(&mut b, s, end, 0);
+        }
+        (b.windows > 0).then_some(b)
+    }
+
+    fn validation(&self, size: usize) -> Vec<Batch> {
+        let horizon = self.config.horizon;
+        let mut out = Vec::new();
+        let mut b = Batch::default();
+        for s in 0..self.series.len() {
+            if self.series[s].raw.len() <= 2 * horizon {
+                continue;
+            }
+            let end = self.series[s].raw.len();
+            self.push_window(&mut b, s, end, self.config.context_length);
+            if b.windows == size {
+                out.push(std::mem::take(&mut b));
+            }
+        }
+        if b.windows > 0 {
+            out.push(b);
+        }
+        out
+    }
+
+    fn record(
+        &self,
+        rec: &mut Recorder<'_>,
+        store: &ParamStore,
+        batch: &Batch,
+        train: bool,
+    ) -> Result<(), ModelError> {
+        let ctx = rec.ctx();
+        let c = &self.config;
+        let (rows, width, hidden) = (batch.rows, self.width(), self.stack.hidden);
+        let raw_params = self.distribution.raw_params();
+        let x = ctx.upload(&batch.x, &[rows, width])?;
+        let emb_col = c.lags.len() + c.time_features.len();
+        let onehot = match self.embedding {
+            Some(offset) => {
+                let mut oh = vec![0.0f32; rows * c.cardinality];
+                for (r, &i) in batch.index.iter().enumerate() {
+                    oh[r * c.cardinality + i] = 1.0;
+                }
+                let oh = ctx.upload(&oh, &[rows, c.cardinality])?;
+                // the embedding columns of every row: onehot · E
+                ops::matmul(
+                    rec,
+                    Mat::rm(&oh, 0, rows, c.cardinality),
+                    Mat::rm(&store.params, offset, c.cardinality, c.embedding_dim),
+                    None,
+                    &x,
+                    emb_col,
+                    width,
+                    false,
+                )?;
+                Some((oh, offset))
+            }
+            None => None,
+        };
+        let tape = self
+            .stack
+            .forward(rec, store, &x, batch.series, self.window, None)?;
+        let top = tape.top();
+        let raw = ctx.zeros(&[rows, raw_params])?;
+        ops::matmul(
+            rec,
+            Mat::rm(top, 0, rows, hidden),
+            Mat::rm(&store.params, self.proj_w, raw_params, hidden).t(),
+            Some((&store.params, self.proj_b)),
+            &raw,
+            0,
+            raw_params,
+            false,
+        )?;
+        let observed = batch.mask.iter().filter(|m| **m > 0.0).count().max(1);
+        let (loss_rows, d_raw) = (ctx.zeros(&[rows])?, ctx.zeros(&[rows, raw_params])?);
+        ops::likelihood_loss(
+            rec,
+            self.distribution,
+            rows,
+            raw_params,
+            self.window,
+            1.0 / observed as f32,
+            &raw,
+            &ctx.upload(&batch.scale, &[batch.series])?,
+            &ctx.upload(&batch.target, &[rows])?,
+            &ctx.upload(&batch.mask, &[rows])?,
+            &loss_rows,
+            &d_raw,
+        )?;
+        ops::sum_rows(rec, rows, &loss_rows, &store.loss)?;
+        if !train {
+            return Ok(());
+        }
+        let ones = ctx.upload(&vec![1.0; rows], &[rows, 1])?;
+        let d_raw_t = Mat::rm(&d_raw, 0, rows, raw_params).t();
+        ops::matmul(
+            rec,
+            d_raw_t,
+            Mat::rm(top, 0, rows, hidden),
+            None,
+            &store.grads,
+            self.proj_w,
+            hidden,
+            false,
+        )?;
+        ops::matmul(
+            rec,
+            d_raw_t,
+            Mat::rm(&ones, 0, rows, 1),
+            None,
+            &store.grads,
+            self.proj_b,
+            1,
+            false,
+        )?;
+        let d_top = ctx.zeros(&[rows, hidden])?;
+        ops::matmul(
+            rec,
+            Mat::rm(&d_raw, 0, rows, raw_params),
+            Mat::rm(&store.params, self.proj_w, raw_params, hidden),
+            None,
+            &d_top,
+            0,
+            hidden,
+            false,
+        )?;
+        let grads = self
+            .stack
+            .backward(rec, store, &tape, &d_top, None, onehot.is_some())?;
+        if let (Some((oh, offset)), Some(dx)) = (onehot, grads.dx) {
+            // dE = onehotᵀ · dx[:, embedding columns]
+            let dx_emb = Mat {
+                tensor: &dx,
+                offset: emb_col,
+                rows,
+                cols: c.embedding_dim,
+                row_stride: width,
+                col_stride: 1,
+            };
+            ops::matmul(
+                rec,
+                Mat::rm(&oh, 0, rows, c.cardinality).t(),
+                dx_emb,
+                None,
+                &store.grads,
+                offset,
+                c.embedding_dim,
+                false,
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,321 @@
+//! Training on the GPU: every model type's forward pass with saved activations, its loss, BPTT
+//! and weight-gradient GEMMs, global-norm clipping and AdamW — one submit per step — plus the
+//! epoch loop with a validation split and early stopping. Callable from a service (no printing:
+//! progress goes through a callback).
+
+mod deepar;
+pub mod params;
+pub mod stack;
+
+use seer_gpu::GpuContext;
+use seer_gpu::ops::{AdamConfig, StepState};
+
+use crate::ModelError;
+use crate::checkpoint::Weights;
+use crate::config::{ModelConfig, ModelKind};
+use crate::prepare::History;
+use params::ParamStore;
+
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub epochs: usize,
+    pub steps_per_epoch: usize,
+    pub batch_size: usize,
+    pub learning_rate: f32,
+    pub weight_decay: f32,
+    /// Global gradient-norm clip (0: none).
+    pub max_grad_norm: f32,
+    /// Epochs without a better validation loss before stopping.
+    pub patience: usize,
+    pub seed: u64,
+    /// Truncated BPTT length (0: full BPTT over the window).
+    pub truncate: usize,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            epochs: 20,
+            steps_per_epoch: 50,
+            batch_size: 64,
+            learning_rate: 1e-3,
+            weight_decay: 0.0,
+            max_grad_norm: 10.0,
+            patience: 5,
+            seed: 0,
+            truncate: 0,
+        }
+    }
+}
+
+/// What happened after each epoch, for progress display.
+#[derive(Debug, Clone)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub val_loss: Option<f64>,
+    pub windows_per_second: f64,
+    pub skipped_steps: usize,
+    pub grad_norm: f64,
+    pub best: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    pub epochs: Vec<EpochReport>,
+    pub best_epoch: usize,
+    pub best_val_loss: Option<f64>,
+    pub skipped_steps: usize,
+    pub stopped_early: bool,
+}
+
+/// One model type's training problem: how to sample batches and record a step.
+pub(crate) trait Task {
+    /// Records forward (and, when `train`, backward into `store.grads`) for a batch and writes
+    /// the batch's mean loss into `store.loss`.
+    fn record(
+        &self,
+        rec: &mut seer_gpu::Recorder<'_>,
+        store: &ParamStore,
+        batch: &Batch,
+        train: bool,
+    ) -> Result<(), ModelError>;
+    fn sample(&self, rng: &mut SplitMix, size: usize) -> Option<Batch>;
+    /// Validation batches (deterministic), empty when no series has a held-out part.
+    fn validation(&self, size: usize) -> Vec<Batch>;
+}
+
+/// Host arrays of one batch; what each holds is the task's business.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Batch {
+    pub rows: usize,
+    pub series: usize,
+    pub x: Vec<f32>,
+    pub target: Vec<f32>,
+    pub mask: Vec<f32>,
+    pub scale: Vec<f32>,
+    pub index: Vec<usize>,
+    pub windows: usize,
+}
+
+/// Small, seedable PRNG for sampling windows (deterministic given --seed).
+pub(crate) struct SplitMix(pub u64);
+
+impl SplitMix {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next_u64() % n as u64) as usize
+        }
+    }
+
+    #[allow(dead_code)]
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn task_for(
+    ctx: &GpuContext,
+    config: &ModelConfig,
+    store: &ParamStore,
+    data: &[History],
+    opts: &TrainOptions,
+) -> Result<Box<dyn Task>, ModelError> {
+    match config.model {
+        ModelKind::Deepar => Ok(Box::new(deepar::DeepArTask::new(
+            ctx, config, store, data, opts,
+        )?)),
+        other => Err(ModelError::invalid(format!(
+            "training a {} model is not supported yet",
+            other.name()
+        ))),
+    }
+}
+
+fn run_step(
+    ctx: &GpuContext,
+    task: &dyn Task,
+    store: &ParamStore,
+    batch: &Batch,
+    adam: Option<(&AdamConfig, u64)>,
+) -> Result<(f64, Option<StepState>), ModelError> {
+    let mut rec = seer_gpu::Recorder::new(ctx);
+    if adam.is_some() {
+        rec.clear(store.grads.buffer());
+    }
+    task.record(&mut rec, store, batch, adam.is_some())?;
+    if let Some((config, step)) = adam {
+        seer_gpu::ops::clip_and_adam(
+            &mut rec,
+            store.len,
+            &store.params,
+            &store.grads,
+            &store.m,
+            &store.v,
+            &store.loss,
+            &store.state,
+            config,
+            step,
+        )?;
+    }
+    rec.submit()?;
+    let loss = ctx.read(&store.loss)?[0] as f64;
+    let state = match adam {
+        Some(_) => StepState::from_words(&ctx.read(&store.state)?),
+        None => None,
+    };
+    Ok((loss, state))
+}
+
+/// Trains `weights` on `data` (histories on the model's grid) and returns the weights of the
+/// best validation epoch. `progress` is called after every epoch.
+pub fn train(
+    ctx: &GpuContext,
+    config: &ModelConfig,
+    weights: &Weights,
+    data: &[History],
+    opts: &TrainOptions,
+    mut progress: impl FnMut(&EpochReport),
+) -> Result<(Weights, TrainReport), ModelError> {
+    config.validate()?;
+    if data.is_empty() {
+        return Err(ModelError::Request("no series to train on".into()));
+    }
+    let store = ParamStore::new(ctx, weights)?;
+    let task = task_for(ctx, config, &store, data, opts)?;
+    let adam = AdamConfig {
+        lr: opts.learning_rate,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: opts.weight_decay,
+        max_norm: opts.max_grad_norm,
+    };
+    let mut rng = SplitMix(opts.seed ^ 0xD1B5_4A32_D192_ED03);
+    let validation = task.validation(opts.batch_size);
+    let mut report = TrainReport {
+        epochs: Vec::new(),
+        best_epoch: 0,
+        best_val_loss: None,
+        skipped_steps: 0,
+        stopped_early: false,
+    };
+    let mut best_weights = weights.clone();
+    let mut best_loss = f64::INFINITY;
+    let mut since_best = 0;
+    let mut step = 0u64;
+    for epoch in 1..=opts.epochs {
+        let start = std::time::Instant::now();
+        let (mut loss_sum, mut loss_n, mut windows, mut skipped, mut norm) =
+            (0.0, 0usize, 0usize, 0usize, 0.0);
+        for _ in 0..opts.steps_per_epoch {
+            let Some(batch) = task.sample(&mut rng, opts.batch_size) else {
+                return Err(ModelError::Request("no training window could be sampled: are the series longer than the model's context?".into()));
+            };
+            step += 1;
+            let (loss, state) = run_step(ctx, task.as_ref(), &store, &batch, Some((&adam, step)))?;
+            windows += batch.windows;
+            match state {
+                Some(s) if s.applied => {
+                    loss_sum += loss;
+                    loss_n += 1;
+                    norm = s.grad_norm as f64;
+                }
+                _ => {
+                    // a NaN/Inf loss or gradient never reaches the weights: the step is skipped
+                    skipped += 1;
+                    step -= 1;
+                }
+            }
+        }
+        let secs = start.elapsed().as_secs_f64().max(1e-9);
+        let val_loss = if validation.is_empty() {
+            None
+        } else {
+            let mut total = 0.0;
+            for b in &validation {
+                total += run_step(ctx, task.as_ref(), &store, b, None)?.0;
+            }
+            Some(total / validation.len() as f64)
+        };
+        let train_loss = if loss_n > 0 {
+            loss_sum / loss_n as f64
+        } else {
+            f64::NAN
+        };
+        let score = val_loss.unwrap_or(train_loss);
+        let best = score.is_finite() && score < best_loss;
+        if best {
+            best_loss = score;
+            best_weights = store.to_weights(ctx)?;
+            report.best_epoch = epoch;
+            report.best_val_loss = val_loss;
+            since_best = 0;
+        } else {
+            since_best += 1;
+        }
+        report.skipped_steps += skipped;
+        let e = EpochReport {
+            epoch,
+            train_loss,
+            val_loss,
+            windows_per_second: windows as f64 / secs,
+            skipped_steps: skipped,
+            grad_norm: norm,
+            best,
+        };
+        progress(&e);
+        report.epochs.push(e);
+        if since_best >= opts.patience.max(1) {
+            report.stopped_early = epoch < opts.epochs;
+            break;
+        }
+    }
+    if !best_loss.is_finite() {
+        return Err(ModelError::Request(
+            "training diverged: no epoch had a finite loss".into(),
+        ));
+    }
+    Ok((best_weights, report))
+}
+
+/// For gradient checks: the loss and parameter gradient of one training batch (sampled with
+/// `opts.seed`), without updating anything. The same seed gives the same batch.
+pub fn loss_and_gradient(
+    ctx: &GpuContext,
+    config: &ModelConfig,
+    weights: &Weights,
+    data: &[History],
+    opts: &TrainOptions,
+) -> Result<(f64, Weights), ModelError> {
+    let store = ParamStore::new(ctx, weights)?;
+    let task = task_for(ctx, config, &store, data, opts)?;
+    let batch = task
+        .sample(&mut SplitMix(opts.seed), opts.batch_size)
+        .ok_or_else(|| ModelError::Request("no training window could be sampled".into()))?;
+    let mut rec = seer_gpu::Recorder::new(ctx);
+    rec.clear(store.grads.buffer());
+    task.record(&mut rec, &store, &batch, true)?;
+    rec.submit()?;
+    let loss = ctx.read(&store.loss)?[0] as f64;
+    let flat = ctx.read(&store.grads)?;
+    let mut grads = Weights::default();
+    for s in &store.slots {
+        grads.insert(
+            s.name.clone(),
+            s.shape.clone(),
+            flat[s.offset..s.offset + s.len].to_vec(),
+        );
+    }
+    Ok((loss, grads))
+}

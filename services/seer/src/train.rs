@@ -1,0 +1,189 @@
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use seer_core::csv::read_long_csv;
+use seer_core::series::infer_frequency;
+use seer_gpu::GpuContext;
+use seer_model::checkpoint::{init_weights, save};
+use seer_model::train::{EpochReport, TrainOptions, train};
+use seer_model::{ModelConfig, ModelKind};
+
+use crate::BadInput;
+use crate::init::{SizeArgs, build_config, parse_freq};
+use crate::predict::load_histories;
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Long-format CSV (as for `seer predict`)
+    #[arg(long)]
+    pub data: PathBuf,
+    /// lstm | deepar | tcn | seq2seq | rnn | bilstm | classifier
+    #[arg(long)]
+    pub model: String,
+    /// TOML file with model fields (as in config.json); flags given explicitly are ignored then
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Series spacing (default: inferred from the data)
+    #[arg(long)]
+    pub freq: Option<String>,
+    #[command(flatten)]
+    pub sizes: SizeArgs,
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 50)]
+    pub steps_per_epoch: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f32,
+    /// Global gradient-norm clip (0: off)
+    #[arg(long, default_value_t = 10.0)]
+    pub clip: f32,
+    #[arg(long, default_value_t = 5)]
+    pub patience: usize,
+    /// Truncated BPTT length (0: full BPTT)
+    #[arg(long, default_value_t = 0)]
+    pub truncate: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+fn model_config(a: &TrainArgs, data_freq: Option<i64>) -> anyhow::Result<ModelConfig> {
+    if let Some(path) = &a.config {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+        table
+            .entry("model")
+            .or_insert_with(|| toml::Value::String(a.model.clone()));
+        if let Some(f) = data_freq {
+            table.entry("freq").or_insert(toml::Value::Integer(f));
+        }
+        let config: ModelConfig = table
+            .try_into()
+            .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+        config
+            .validate()
+            .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+        return Ok(config);
+    }
+    let freq = match (&a.freq, data_freq) {
+        (Some(f), _) => parse_freq(f)?,
+        (None, Some(f)) => f,
+        (None, None) => {
+            return Err(
+                BadInput("cannot infer the frequency from the data; pass --freq".into()).into(),
+            );
+        }
+    };
+    build_config(&a.model, freq, &a.sizes)
+}
+
+fn bar(e: &EpochReport, epochs: usize) -> String {
+    let done = (e.epoch * 20 / epochs.max(1)).min(20);
+    let val = e
+        .val_loss
+        .map(|v| format!("{v:.4}"))
+        .unwrap_or_else(|| "-".into());
+    format!(
+        "[{}{}] epoch {:>3}/{epochs}  train {:.4}  val {val}{}  {:.0} windows/s  |g| {:.3}{}",
+        "#".repeat(done),
+        ".".repeat(20 - done),
+        e.epoch,
+        e.train_loss,
+        if e.best { " *" } else { "  " },
+        e.windows_per_second,
+        e.grad_norm,
+        if e.skipped_steps > 0 {
+            format!("  ({} skipped steps)", e.skipped_steps)
+        } else {
+            String::new()
+        }
+    )
+}
+
+pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::open(&a.data).with_context(|| format!("opening {}", a.data.display()))?;
+    let dataset = read_long_csv(std::io::BufReader::new(file))
+        .with_context(|| format!("reading {}", a.data.display()))?;
+    let freqs: Vec<i64> = dataset
+        .series
+        .iter()
+        .filter_map(|s| infer_frequency(&s.timestamps))
+        .collect();
+    let data_freq = freqs.iter().min().copied();
+    let mut config = model_config(a, data_freq)?;
+    config.input_size = Some(config.derived_input_size());
+    if config.model == ModelKind::Deepar && config.series_ids.is_none() {
+        // train ids get their own embedding rows; ids never seen fall back to hashing
+        let ids: Vec<String> = dataset
+            .series
+            .iter()
+            .map(|s| s.id.clone())
+            .take(config.cardinality)
+            .collect();
+        config.series_ids = Some(ids);
+    }
+    let histories = load_histories(&a.data, config.freq)?;
+    let ctx = GpuContext::from_env()?;
+    let weights = init_weights(&config, a.seed)?;
+    let opts = TrainOptions {
+        epochs: a.epochs,
+        steps_per_epoch: a.steps_per_epoch,
+        batch_size: a.batch_size,
+        learning_rate: a.lr,
+        weight_decay: a.weight_decay,
+        max_grad_norm: a.clip,
+        patience: a.patience,
+        seed: a.seed,
+        truncate: a.truncate,
+    };
+    eprintln!(
+        "training {} on {} series ({}; adapter {})",
+        config.model.name(),
+        histories.len(),
+        a.data.display(),
+        ctx.summary.name
+    );
+    let tty = std::io::stderr().is_terminal();
+    let (weights, report) = train(&ctx, &config, &weights, &histories, &opts, |e| {
+        if tty {
+            eprint!("\r{}", bar(e, opts.epochs));
+            if e.epoch == opts.epochs {
+                eprintln!();
+            }
+        } else {
+            eprintln!("{}", bar(e, opts.epochs));
+        }
+    })?;
+    if tty {
+        eprintln!();
+    }
+    save(&a.out, &config, &weights)
+        .with_context(|| format!("writing checkpoint to {}", a.out.display()))?;
+    println!(
+        "best epoch {} (validation loss {}), {} steps skipped for non-finite loss or gradients{}; checkpoint written to {}",
+        report.best_epoch,
+        report
+            .best_val_loss
+            .map(|v| format!("{v:.4}"))
+            .unwrap_or_else(|| "n/a".into()),
+        report.skipped_steps,
+        if report.stopped_early {
+            ", stopped early"
+        } else {
+            ""
+        },
+        a.out.display()
+    );
+    Ok(())
+}
