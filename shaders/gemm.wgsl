@@ -23,6 +23,8 @@ struct Params {
     a_offset: u32,
     b_offset: u32,
     bias_offset: u32,
+    // C's column stride (1 but for scattering into e.g. one time step of [B, C, T] activations)
+    c_col_stride: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -100,7 +102,7 @@ fn gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             if (col >= p.n) {
                 continue;
             }
-            let idx = p.c_offset + row * p.c_row_stride + col;
+            let idx = p.c_offset + row * p.c_row_stride + col * p.c_col_stride;
             var v = acc[i * 4u + j];
             if (p.accumulate == 1u) {
                 v += c[idx];

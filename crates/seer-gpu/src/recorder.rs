@@ -170,6 +170,39 @@ impl<'a> Recorder<'a> {
         self.encoder.copy_buffer_to_buffer(src, 0, dst, 0, bytes);
     }
 
+    /// Copies `len` f32 elements from `src[src_offset..]` to `dst[dst_offset..]` (e.g. one
+    /// layer's weights out of the flat parameter buffer). Offsets and length must be multiples
+    /// of 1 element; wgpu needs 4-byte alignment, which f32 elements always have.
+    pub fn copy_elements(
+        &mut self,
+        src: &crate::Tensor,
+        src_offset: usize,
+        dst: &crate::Tensor,
+        dst_offset: usize,
+        len: usize,
+    ) -> Result<(), GpuError> {
+        if src_offset + len > src.len() || dst_offset + len > dst.len() {
+            return Err(GpuError::shape(
+                "copy_elements",
+                format!(
+                    "{len} elements from {src_offset} of {} into {dst_offset} of {}",
+                    src.len(),
+                    dst.len()
+                ),
+            ));
+        }
+        if len > 0 {
+            self.encoder.copy_buffer_to_buffer(
+                src.buffer(),
+                (src_offset * 4) as u64,
+                dst.buffer(),
+                (dst_offset * 4) as u64,
+                (len * 4) as u64,
+            );
+        }
+        Ok(())
+    }
+
     /// Submits everything recorded, surfacing validation errors as typed errors.
     pub fn submit(self) -> Result<wgpu::SubmissionIndex, GpuError> {
         Ok(self.submit_inner()?.0)

@@ -42,6 +42,7 @@ fn check_linear(m: usize, n: usize, k: usize, act: Activation, scale: f64, seed:
         a_offset: 0,
         b_offset: 0,
         bias_offset: 0,
+        c_col_stride: 1,
     };
     let mut want = vec![0.0; m * n];
     reference::gemm(&spec, &x, &w, Some(&b), &mut want);
@@ -100,6 +101,7 @@ fn gemm_transposed_strides_offset_and_accumulate() {
         a_offset: 3,
         b_offset: 4,
         bias_offset: 0,
+        c_col_stride: 1,
     };
     let c = up(&c0, &[c0.len()]);
     let mut r = rec();
@@ -276,4 +278,31 @@ fn matmul_views_and_bias_broadcast() {
         }
     }
     assert_close("matmul", &read(&c), &want, REL, ABS);
+}
+
+#[test]
+fn gemm_scatters_into_strided_columns() {
+    // write a [3, 4] product into column t = 2 of [3 rows × 4 channels × 5 steps]
+    let (m, n, k, steps) = (3, 4, 6, 5);
+    let a = rounded(&data(m * k, 7, -1.0, 1.0));
+    let b = rounded(&data(k * n, 8, -1.0, 1.0));
+    let spec = GemmSpec {
+        c_row_stride: n * steps,
+        c_col_stride: steps,
+        c_offset: 2,
+        ..GemmSpec::row_major(m, n, k)
+    };
+    let c = zeros(&[m * n * steps]);
+    let mut r = rec();
+    ops::gemm(&mut r, &spec, &up(&a, &[m, k]), &up(&b, &[k, n]), None, &c).unwrap();
+    r.submit().unwrap();
+    let mut want = vec![0.0; m * n * steps];
+    reference::gemm(&spec, &a, &b, None, &mut want);
+    let got = read(&c);
+    assert_close("strided C", &got, &want, REL, ABS);
+    assert_eq!(
+        got.iter().filter(|v| **v != 0.0).count(),
+        m * n,
+        "only column t = 2 is written"
+    );
 }

@@ -278,6 +278,7 @@ impl RecurrentStack {
                         a_offset: first * steps * in_width,
                         b_offset: 0,
                         bias_offset: 0,
+                        c_col_stride: 1,
                     };
                     ops::gemm(rec, &spec, &input, &dir.w_ih, Some(&dir.bias), &pre)?;
                     let spec = RecurrentSpec {

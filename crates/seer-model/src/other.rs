@@ -80,6 +80,7 @@ impl TcnNet {
             a_offset: t - 1,
             b_offset: 0,
             bias_offset: 0,
+            c_col_stride: 1,
         };
         ops::gemm(&mut rec, &spec, &y, &self.head.w, Some(&self.head.b), &raw)?;
         rec.submit()?;

@@ -43,6 +43,7 @@ pub(crate) fn project_rows(
         a_offset: offset,
         b_offset: 0,
         bias_offset: 0,
+        c_col_stride: 1,
     };
     ops::gemm(rec, &spec, x, &proj.w, Some(&proj.b), &y)?;
     Ok(y)

@@ -27,6 +27,8 @@ pub struct GemmSpec {
     pub b_offset: usize,
     /// Where the bias vector starts in its buffer (parameters may live in one flat buffer).
     pub bias_offset: usize,
+    /// C's column stride; 0 is read as 1 (contiguous rows), so older call sites need no change.
+    pub c_col_stride: usize,
 }
 
 impl GemmSpec {
@@ -47,6 +49,7 @@ impl GemmSpec {
             a_offset: 0,
             b_offset: 0,
             bias_offset: 0,
+            c_col_stride: 1,
         }
     }
 }
@@ -73,20 +76,21 @@ pub fn gemm(
             OP,
             "A",
             a,
-            last(spec.m, spec.k, spec.a_row_stride, spec.a_col_stride),
+            spec.a_offset + last(spec.m, spec.k, spec.a_row_stride, spec.a_col_stride),
         )?;
         expect_len(
             OP,
             "B",
             b,
-            last(spec.k, spec.n, spec.b_row_stride, spec.b_col_stride),
+            spec.b_offset + last(spec.k, spec.n, spec.b_row_stride, spec.b_col_stride),
         )?;
     }
+    let c_col_stride = spec.c_col_stride.max(1);
     expect_len(
         OP,
         "C",
         c,
-        spec.c_offset + last(spec.m, spec.n, spec.c_row_stride, 1),
+        spec.c_offset + last(spec.m, spec.n, spec.c_row_stride, c_col_stride),
     )?;
     if let Some(bias) = bias {
         expect_len(OP, "bias", bias, spec.bias_offset + spec.n)?;
@@ -107,6 +111,7 @@ pub fn gemm(
         u32_of(OP, spec.a_offset)?,
         u32_of(OP, spec.b_offset)?,
         u32_of(OP, spec.bias_offset)?,
+        u32_of(OP, c_col_stride)?,
     ];
     let placeholder = rec.ctx().placeholder().clone();
     let bias_buf = bias.map(|t| t.buffer()).unwrap_or(&placeholder);
@@ -154,6 +159,7 @@ pub fn linear(
         a_offset: 0,
         b_offset: 0,
         bias_offset: 0,
+        c_col_stride: 1,
     };
     gemm(rec, &spec, x, w, bias, y)
 }
@@ -229,6 +235,7 @@ pub fn matmul(
         a_offset: a.offset,
         b_offset: b.offset,
         bias_offset: bias.map(|b| b.1).unwrap_or(0),
+        c_col_stride: 1,
     };
     gemm(rec, &spec, a.tensor, b.tensor, bias.map(|b| b.0), c)
 }

@@ -36,7 +36,7 @@ pub fn gemm(spec: &GemmSpec, a: &[f64], b: &[f64], bias: Option<&[f64]>, c: &mut
                 acc += a[spec.a_offset + m * spec.a_row_stride + k * spec.a_col_stride]
                     * b[spec.b_offset + k * spec.b_row_stride + n * spec.b_col_stride];
             }
-            let idx = spec.c_offset + m * spec.c_row_stride + n;
+            let idx = spec.c_offset + m * spec.c_row_stride + n * spec.c_col_stride.max(1);
             if spec.accumulate {
                 acc += c[idx];
             }
