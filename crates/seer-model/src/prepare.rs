@@ -13,6 +13,8 @@ pub struct History {
     pub id: String,
     pub timestamps: Vec<i64>,
     pub values: Vec<f64>,
+    /// The series' class, for classifier training (`None`: unlabelled).
+    pub label: Option<String>,
 }
 
 impl History {
@@ -21,7 +23,12 @@ impl History {
             id: id.into(),
             timestamps,
             values,
+            label: None,
         }
+    }
+
+    pub fn with_label(self, label: Option<String>) -> Self {
+        History { label, ..self }
     }
 
     pub fn last_timestamp(&self) -> Result<i64, ModelError> {

@@ -132,3 +132,101 @@ fn deepar_gradients_for_every_likelihood() {
         directional_check(&c, &data(counts), 11);
     }
 }
+
+#[test]
+fn quantile_forecaster_gradients() {
+    for kind in [ModelKind::Lstm, ModelKind::Rnn, ModelKind::Seq2seq] {
+        let mut c = base_config(kind);
+        c.quantiles = vec![0.1, 0.5, 0.9];
+        directional_check(&c, &data(false), 5);
+    }
+}
+
+fn tcn_config(channels: Vec<usize>, dilations: Vec<usize>, kernel: usize) -> ModelConfig {
+    let mut c = base_config(ModelKind::Tcn);
+    c.hidden_size = 0;
+    c.num_layers = 0;
+    c.channels = channels;
+    c.dilations = dilations;
+    c.kernel_size = kernel;
+    c.quantiles = vec![0.1, 0.5, 0.9];
+    c
+}
+
+#[test]
+fn tcn_gradients() {
+    // every block with a 1×1 downsample, then one with the identity residual
+    directional_check(&tcn_config(vec![4, 3], vec![1, 2], 2), &data(false), 7);
+    directional_check(&tcn_config(vec![3, 3], vec![1, 2], 3), &data(false), 8);
+}
+
+#[test]
+fn tcn_training_lowers_the_loss() {
+    use seer_model::train::train;
+    let series: Vec<History> = (0..4)
+        .map(|s| {
+            let values: Vec<f64> = (0..200)
+                .map(|t| 10.0 + s as f64 + 4.0 * (t as f64 * std::f64::consts::TAU / 24.0).sin())
+                .collect();
+            History::new(
+                format!("s{s}"),
+                (0..200).map(|t| 1_700_000_000 + t * 3600).collect(),
+                values,
+            )
+        })
+        .collect();
+    let mut c = tcn_config(vec![8, 8], vec![1, 2], 3);
+    c.context_length = 24;
+    c.horizon = 4;
+    let weights = init_weights(&c, 3).unwrap();
+    let opts = TrainOptions {
+        epochs: 6,
+        steps_per_epoch: 20,
+        batch_size: 16,
+        learning_rate: 1e-2,
+        patience: 10,
+        seed: 3,
+        ..Default::default()
+    };
+    let (_, report) = train(ctx(), &c, &weights, &series, &opts, |_| {}).unwrap();
+    let first = report.epochs.first().unwrap();
+    let last = report.epochs.last().unwrap();
+    assert!(
+        last.train_loss < 0.7 * first.train_loss,
+        "train loss {} → {}",
+        first.train_loss,
+        last.train_loss
+    );
+    let (v0, best) = (first.val_loss.unwrap(), report.best_val_loss.unwrap());
+    assert!(best < 0.5 * v0, "validation loss {v0} → best {best}");
+}
+
+#[test]
+fn bilstm_gradients() {
+    let mut c = base_config(ModelKind::Bilstm);
+    c.time_features = vec![];
+    directional_check(&c, &data(false), 7);
+}
+
+#[test]
+fn classifier_gradients() {
+    let mut c = base_config(ModelKind::Classifier);
+    c.time_features = vec![];
+    c.classes = vec!["flat".into(), "trend".into(), "seasonal".into()];
+    let mut d: Vec<History> = data(false)
+        .into_iter()
+        .enumerate()
+        .map(|(s, h)| h.with_label(Some(c.classes[s].clone())))
+        .collect();
+    // shorter than the context (front-padded) and unlabelled (skipped)
+    d.push(
+        History::new(
+            "short",
+            (0..4).map(|t| 1_700_000_000 + t * 3600).collect(),
+            vec![1.0, 3.0, f64::NAN, 2.0],
+        )
+        .with_label(Some("trend".into())),
+    );
+    d.push(History::new("none", vec![1_700_000_000], vec![1.0]));
+    directional_check(&c, &d, 13);
+}

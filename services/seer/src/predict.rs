@@ -53,7 +53,7 @@ pub fn load_histories(path: &std::path::Path, freq: i64) -> anyhow::Result<Vec<H
                     s.id
                 )
             })?;
-            Ok(History::new(grid.id, grid.timestamps, grid.values))
+            Ok(History::new(grid.id, grid.timestamps, grid.values).with_label(grid.label))
         })
         .collect()
 }

@@ -359,3 +359,123 @@ fn info_names_the_adapter_or_says_what_to_install() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("SEER_ADAPTER"), "{}", stderr(&o));
 }
+
+/// Hourly series with a `label` column: three each of flat, trending and seasonal, 48 points;
+/// `nan` puts a NaN near the end of the first one (inside a 16-point context).
+fn labelled_csv(nan: bool) -> String {
+    let mut s = String::from("series_id,timestamp,value,label\n");
+    for (k, class) in ["flat", "trend", "seasonal"].iter().enumerate() {
+        for j in 0..3 {
+            for i in 0..48 {
+                let t = i as f64;
+                let wiggle = 0.1 * (((i * 7 + j * 3) % 5) as f64 - 2.0);
+                let v = match k {
+                    0 => 10.0 + j as f64 + wiggle,
+                    1 => 2.0 + (0.5 + 0.2 * j as f64) * t + wiggle,
+                    _ => 10.0 + 4.0 * (t * std::f64::consts::TAU / 12.0 + j as f64).sin() + wiggle,
+                };
+                let v = if nan && k == 0 && j == 0 && i == 40 {
+                    "NaN".to_string()
+                } else {
+                    format!("{v:.3}")
+                };
+                s += &format!(
+                    "{class}{j},2024-01-0{}T{:02}:00:00Z,{v},{class}\n",
+                    1 + i / 24,
+                    i % 24
+                );
+            }
+        }
+    }
+    s
+}
+
+fn train_tiny(dir: &Path, data: &str, model: &str) -> String {
+    let out = dir.join(model).to_string_lossy().into_owned();
+    let o = seer(&[
+        "train",
+        "--data",
+        data,
+        "--model",
+        model,
+        "--out",
+        &out,
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--context",
+        "16",
+        "--epochs",
+        "3",
+        "--steps-per-epoch",
+        "5",
+        "--batch-size",
+        "8",
+        "--lr",
+        "0.01",
+    ]);
+    assert!(o.status.success(), "train {model}: {}", stderr(&o));
+    assert!(stdout(&o).contains("best epoch"), "{}", stdout(&o));
+    out
+}
+
+#[test]
+fn classifier_and_gap_filler_train_then_predict() {
+    let dir = tmp("train-direct");
+    let data = write(&dir, "labelled.csv", &labelled_csv(true));
+
+    let ck = train_tiny(&dir, &data, "classifier");
+    let o = seer(&["predict", "--checkpoint", &ck, "--data", &data, "--json"]);
+    assert!(o.status.success(), "classifier predict: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let items = v.as_array().unwrap();
+    assert_eq!(items.len(), 9);
+    for item in items {
+        let p = item["probabilities"].as_object().unwrap();
+        assert_eq!(p.len(), 3, "flat, trend, seasonal");
+        let total: f64 = p.values().map(|x| x.as_f64().unwrap()).sum();
+        assert!((total - 1.0).abs() < 1e-5, "probabilities sum to {total}");
+    }
+
+    let ck = train_tiny(&dir, &data, "bilstm");
+    let o = seer(&["predict", "--checkpoint", &ck, "--data", &data, "--json"]);
+    assert!(o.status.success(), "bilstm predict: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let first = &v.as_array().unwrap()[0];
+    assert_eq!(first["series_id"], "flat0");
+    let filled: Vec<bool> = first["filled"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_bool().unwrap())
+        .collect();
+    assert_eq!(
+        filled.iter().filter(|f| **f).count(),
+        1,
+        "the NaN is filled"
+    );
+    let k = filled.iter().position(|f| *f).unwrap();
+    assert!(first["values"][k].as_f64().unwrap().is_finite());
+
+    // a label outside the classes is named with the classes
+    let bad = labelled_csv(false).replace(",flat\n", ",level\n");
+    let bad = write(&dir, "bad.csv", &bad);
+    let o = seer(&[
+        "train",
+        "--data",
+        &bad,
+        "--model",
+        "classifier",
+        "--out",
+        &ck,
+        "--epochs",
+        "1",
+    ]);
+    expect_bad(&o, "\"level\"");
+    assert!(
+        stderr(&o).contains("flat, trend, seasonal"),
+        "{}",
+        stderr(&o)
+    );
+}

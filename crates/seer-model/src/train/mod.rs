@@ -3,9 +3,13 @@
 //! epoch loop with a validation split and early stopping. Callable from a service (no printing:
 //! progress goes through a callback).
 
+mod classifier;
 mod deepar;
+mod gapfill;
 pub mod params;
+mod quantile;
 pub mod stack;
+mod tcn;
 
 use seer_gpu::GpuContext;
 use seer_gpu::ops::{AdamConfig, StepState};
@@ -135,10 +139,16 @@ fn task_for(
         ModelKind::Deepar => Ok(Box::new(deepar::DeepArTask::new(
             ctx, config, store, data, opts,
         )?)),
-        other => Err(ModelError::invalid(format!(
-            "training a {} model is not supported yet",
-            other.name()
-        ))),
+        ModelKind::Lstm | ModelKind::Rnn | ModelKind::Seq2seq => Ok(Box::new(
+            quantile::QuantileTask::new(ctx, config, store, data, opts)?,
+        )),
+        ModelKind::Tcn => Ok(Box::new(tcn::TcnTask::new(ctx, config, store, data, opts)?)),
+        ModelKind::Bilstm => Ok(Box::new(gapfill::GapFillTask::new(
+            ctx, config, store, data, opts,
+        )?)),
+        ModelKind::Classifier => Ok(Box::new(classifier::ClassifierTask::new(
+            ctx, config, store, data, opts,
+        )?)),
     }
 }
 
