@@ -69,6 +69,29 @@ def main():
         x = torch.randn(b, 1, 168, device=device)
         ms = timed(lambda: tcn(x), args.reps, device)
         results.append({"name": "tcn_forward", "shape": f"4 blocks C=32 k=3 dilations 1,2,4,8, B={b}, T=168", "ms": ms})
+    # DeepAR-shaped training step: 2×40 LSTM over 168 steps, Gaussian NLL, backward, clip, Adam
+    b = 16 if args.reduced else 4096
+    rnn = nn.LSTM(6 + 2, 40, 2, batch_first=True).to(device)
+    proj = nn.Linear(40, 2).to(device)
+    params = list(rnn.parameters()) + list(proj.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3)
+    x = torch.randn(b, 168, 8, device=device)
+    z = torch.randn(b, 168, device=device)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        h, _ = rnn(x)
+        o = proj(h)
+        mu, sigma = o[..., 0], F.softplus(o[..., 1]) + 1e-6
+        loss = -torch.distributions.Normal(mu, sigma).log_prob(z).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 10.0)
+        opt.step()
+        return loss.item()
+
+    ms = timed(step, args.reps, device)
+    results.append({"name": "deepar_train_step", "shape": f"2x40 LSTM, gaussian, T=168, B={b}", "ms": ms,
+                    "windows_per_second": b / ms * 1e3})
     print(json.dumps({"device": str(torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"),
                       "torch": torch.__version__, "results": results}, indent=2))
 

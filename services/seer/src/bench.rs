@@ -300,6 +300,95 @@ fn bench_deepar(
     })
 }
 
+/// DeepAR-shaped training (2×40 LSTM, Gaussian head, window 144 + 24 = 168 steps): the
+/// throughput of whole steps (batch assembly on the CPU, forward, loss, BPTT, clipping, AdamW,
+/// loss readback), as `seer train` runs them.
+pub fn run_train(
+    as_json: bool,
+    full: bool,
+    steps: usize,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
+    use seer_core::synthetic::{SyntheticKind, SyntheticSpec, generate};
+    use seer_model::train::{TrainOptions, train};
+    let ctx = GpuContext::from_env()?;
+    let reduced = ctx.summary.is_software && !full;
+    let batch = if reduced { 16 } else { 4096 };
+    let config = ModelConfig {
+        model: ModelKind::Deepar,
+        freq: 3600,
+        context_length: 144,
+        horizon: 24,
+        time_features: seer_core::features::default_time_features(3600),
+        input_size: None,
+        hidden_size: 40,
+        num_layers: 2,
+        quantiles: Vec::new(),
+        channels: Vec::new(),
+        kernel_size: 0,
+        dilations: Vec::new(),
+        lags: vec![1, 2, 3, 24, 48, 168],
+        cardinality: 1,
+        embedding_dim: 0,
+        distribution: Some("gaussian".into()),
+        num_samples: 100,
+        series_ids: None,
+        classes: Vec::new(),
+    };
+    let spec = SyntheticSpec {
+        series: 32,
+        points: 1000,
+        freq: 3600,
+        start: 1_700_000_000,
+        seed: 1,
+        kind: SyntheticKind::Real,
+    };
+    let histories: Vec<History> = generate(&spec)?
+        .into_iter()
+        .map(|s| History::new(s.id, s.timestamps, s.values))
+        .collect();
+    let weights = init_weights(&config, 1)?;
+    let opts = TrainOptions {
+        epochs: 2,
+        steps_per_epoch: steps.max(1),
+        batch_size: batch,
+        patience: 10,
+        ..Default::default()
+    };
+    let mut rates = Vec::new();
+    train(&ctx, &config, &weights, &histories, &opts, |e| {
+        rates.push(e.windows_per_second)
+    })?;
+    // the first epoch includes pipeline compilation; report the second
+    let wps = rates.last().copied().unwrap_or(f64::NAN);
+    let report = json!({
+        "adapter": ctx.summary.name,
+        "software": ctx.summary.is_software,
+        "reduced": reduced,
+        "name": "deepar_train_step",
+        "shape": format!("2x40 LSTM, gaussian, T=168 (144+24), B={batch}"),
+        "steps": steps,
+        "windows_per_second": wps,
+        "ms_per_step": batch as f64 / wps * 1e3,
+    });
+    if let Some(path) = out {
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")?;
+    }
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "adapter: {}{}\ndeepar training, {}: {:.1} windows/s, {:.1} ms per step",
+            ctx.summary.name,
+            if reduced { " — reduced batch" } else { "" },
+            report["shape"].as_str().unwrap_or(""),
+            wps,
+            batch as f64 / wps * 1e3
+        );
+    }
+    Ok(())
+}
+
 pub fn run_kernels(
     as_json: bool,
     full: bool,

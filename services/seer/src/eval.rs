@@ -17,9 +17,12 @@ pub struct EvalArgs {
     pub checkpoint: PathBuf,
     #[arg(long)]
     pub data: PathBuf,
+    /// Steps each backtest window forecasts (forecasters only; bilstm and classifier windows
+    /// are `context_length` points)
     #[arg(long)]
-    pub horizon: usize,
+    pub horizon: Option<usize>,
     /// Rolling origins: the last N non-overlapping windows of `horizon` points of each series
+    /// (of `context_length` points for bilstm and classifier)
     #[arg(long, default_value_t = 1)]
     pub windows: usize,
     /// Sample paths for sampling models (CRPS is computed from them)
@@ -87,19 +90,21 @@ fn summary_json(name: &str, s: &AccuracySummary) -> Value {
 }
 
 pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
-    if a.horizon == 0 || a.windows == 0 {
+    if a.horizon == Some(0) || a.windows == 0 {
         return Err(BadInput("--horizon and --windows must be at least 1".into()).into());
     }
     let ctx = GpuContext::from_env()?;
     let model = Model::load(&ctx, &a.checkpoint)
         .with_context(|| format!("loading checkpoint {}", a.checkpoint.display()))?;
     if matches!(model.kind(), ModelKind::Bilstm | ModelKind::Classifier) {
-        return Err(BadInput(format!(
-            "seer eval backtests forecasters; a {} model does not forecast",
+        return crate::eval_other::run(a, &ctx, &model);
+    }
+    let horizon = a.horizon.ok_or_else(|| {
+        BadInput(format!(
+            "--horizon is required to backtest a {} model (the steps each window forecasts)",
             model.kind().name()
         ))
-        .into());
-    }
+    })?;
     let freq = model.config.freq;
     let season = season_for_freq(freq);
     let histories = load_histories(&a.data, freq)?;
@@ -118,7 +123,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         LEVELS.to_vec()
     };
     let opts = PredictOptions {
-        horizon: Some(a.horizon),
+        horizon: Some(horizon),
         quantiles: Some(levels.clone()),
         num_samples: sampling.then_some(a.samples),
         return_samples: sampling,
@@ -127,7 +132,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     let (mut acc_model, mut acc_naive) = (Accuracy::new(), Accuracy::new());
     let mut last_window: Vec<(Window, Forecast)> = Vec::new();
     for back in (0..a.windows).rev() {
-        let windows = windows_at(&histories, a.horizon, back);
+        let windows = windows_at(&histories, horizon, back);
         if windows.is_empty() {
             continue;
         }
@@ -146,8 +151,8 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
                 )
                 .with_context(|| format!("scoring series {:?}", w.history.id))?;
             if let (Some(point), Some(qs)) = (
-                seasonal_naive(&w.history.values, season, a.horizon),
-                seasonal_naive_quantiles(&w.history.values, season, a.horizon, &LEVELS),
+                seasonal_naive(&w.history.values, season, horizon),
+                seasonal_naive_quantiles(&w.history.values, season, horizon, &LEVELS),
             ) {
                 let quantiles: Vec<(f64, Vec<f64>)> = LEVELS
                     .iter()
@@ -174,7 +179,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
             "no series in {} is longer than {} × {} points",
             a.data.display(),
             a.windows,
-            a.horizon
+            horizon
         ))
         .into());
     }
@@ -183,7 +188,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     }
     let report = json!({
         "checkpoint": a.checkpoint.display().to_string(),
-        "horizon": a.horizon,
+        "horizon": horizon,
         "windows": a.windows,
         "season": season,
         "results": [summary_json(model.kind().name(), &sm), summary_json("seasonal_naive", &sn)],
@@ -194,7 +199,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         let mut s = format!(
             "{} windows × horizon {} over {} series-windows (season {season})\n{:<16}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}\n",
             a.windows,
-            a.horizon,
+            horizon,
             sm.count,
             "model",
             "MASE",

@@ -2,6 +2,7 @@
 
 mod bench;
 mod eval;
+mod eval_other;
 mod info;
 mod init;
 mod predict;
@@ -70,6 +71,19 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         reps: usize,
         /// Also write the JSON report to this file
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Training-step throughput of a DeepAR-shaped model
+    Train {
+        #[arg(long)]
+        json: bool,
+        /// The reference batch of 4096 windows even on the software adapter (slow)
+        #[arg(long)]
+        full: bool,
+        /// Timed steps (after a warm-up epoch of as many)
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -142,6 +156,15 @@ fn main() -> ExitCode {
                     out,
                 },
         } => bench::run_kernels(json, full, reps, out.as_deref()),
+        Command::Bench {
+            command:
+                BenchCommand::Train {
+                    json,
+                    full,
+                    steps,
+                    out,
+                },
+        } => bench::run_train(json, full, steps, out.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -479,3 +479,164 @@ fn classifier_and_gap_filler_train_then_predict() {
         stderr(&o)
     );
 }
+
+fn train_quick(dir: &Path, data: &str, model: &str) -> String {
+    let out = dir.join(model).to_string_lossy().into_owned();
+    let o = seer(&[
+        "train",
+        "--data",
+        data,
+        "--model",
+        model,
+        "--out",
+        &out,
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "3",
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--context",
+        "16",
+        "--batch-size",
+        "8",
+    ]);
+    assert!(o.status.success(), "train {model}: {}", stderr(&o));
+    out
+}
+
+fn finite(v: &serde_json::Value, what: &str) -> f64 {
+    let x = v
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {v}"));
+    assert!(x.is_finite(), "{what} = {x}");
+    x
+}
+
+#[test]
+fn gap_filler_and_classifier_evaluate() {
+    let dir = tmp("eval-other");
+    // unlabelled series are skipped by the classifier's evaluation, not refused
+    let csv = labelled_csv(true)
+        + &hourly_csv()
+            .replace("unique_id,ds,y\n", "")
+            .replace('\n', ",\n");
+    let data = write(&dir, "labelled.csv", &csv);
+
+    let ck = train_quick(&dir, &data, "bilstm");
+    let eval = |ck: &str, extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--checkpoint",
+            ck,
+            "--data",
+            &data,
+            "--windows",
+            "2",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let o = seer(&args);
+        assert!(o.status.success(), "eval {ck}: {}", stderr(&o));
+        (
+            serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap(),
+            stderr(&o),
+        )
+    };
+    let (v, err) = eval(&ck, &["--seed", "4", "--plot", "/nonexistent/x.png"]);
+    assert!(err.contains("nothing is plotted"), "{err}");
+    assert_eq!(v["task"], "gap_filling");
+    assert_eq!(v["context_length"], 16);
+    // 9 labelled series × 2 windows of 16 + "a" (40 points) × 2; "b" (12 points) is too short
+    assert_eq!(v["series_windows"], 20);
+    assert_eq!(v["series_skipped"], 1);
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results[0]["model"], "bilstm");
+    assert_eq!(results[1]["model"], "linear_interpolation");
+    let hidden = v["hidden_points"].as_u64().unwrap();
+    assert!(
+        hidden >= 20,
+        "at least one hidden point per window: {hidden}"
+    );
+    for r in results {
+        assert_eq!(r["hidden_points"].as_u64(), Some(hidden));
+        for k in ["mae", "rmse", "nd"] {
+            assert!(finite(&r[k], k) >= 0.0);
+        }
+        assert!(r["rmse"].as_f64() >= r["mae"].as_f64());
+    }
+    // the hidden points depend on the seed, deterministically
+    assert_eq!(eval(&ck, &["--seed", "4"]).0, v);
+    assert_ne!(eval(&ck, &["--seed", "5"]).0["results"], v["results"]);
+
+    let ck = train_quick(&dir, &data, "classifier");
+    let (v, _) = eval(&ck, &[]);
+    assert_eq!(v["task"], "classification");
+    assert_eq!(v["series_windows"], 18, "9 labelled series × 2 windows");
+    assert_eq!(v["series_unlabelled"], 2);
+    assert!(v["baseline"].as_str().unwrap().contains("majority"));
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results[0]["model"], "classifier");
+    assert_eq!(results[1]["model"], "majority_class");
+    assert_eq!(results[1]["class"], "flat", "a tie goes to the first class");
+    for r in results {
+        let acc = finite(&r["accuracy"], "accuracy");
+        assert!((0.0..=1.0).contains(&acc));
+        assert!(finite(&r["log_loss"], "log_loss") >= 0.0);
+        let recall = r["recall"].as_object().unwrap();
+        assert_eq!(recall.len(), 3);
+        for x in recall.values() {
+            assert!((0.0..=1.0).contains(&finite(x, "recall")));
+        }
+    }
+    assert!((results[1]["accuracy"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-12);
+    assert!((results[1]["log_loss"].as_f64().unwrap() - 3f64.ln()).abs() < 1e-12);
+    let confusion: usize = v["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap())
+        .map(|x| x.as_u64().unwrap() as usize)
+        .sum();
+    assert_eq!(confusion, 18);
+    // text output
+    let o = seer(&["eval", "--checkpoint", &ck, "--data", &data]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("majority_class"), "{}", stdout(&o));
+
+    // a label outside the model's classes names the series
+    let bad = write(
+        &dir,
+        "bad.csv",
+        &labelled_csv(false).replace(",flat\n", ",level\n"),
+    );
+    let o = seer(&["eval", "--checkpoint", &ck, "--data", &bad]);
+    expect_bad(&o, "\"flat0\"");
+    assert!(stderr(&o).contains("\"level\""), "{}", stderr(&o));
+}
+
+#[test]
+fn eval_of_a_forecaster_needs_a_horizon() {
+    let dir = tmp("eval-horizon");
+    let ck = init(&dir, "lstm", &[]);
+    let data = write(&dir, "d.csv", &hourly_csv());
+    expect_bad(
+        &seer(&["eval", "--checkpoint", &ck, "--data", &data]),
+        "--horizon is required",
+    );
+    let o = seer(&[
+        "eval",
+        "--checkpoint",
+        &ck,
+        "--data",
+        &data,
+        "--horizon",
+        "4",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["horizon"], 4);
+}

@@ -230,7 +230,7 @@ pub fn train(
             (0.0, 0usize, 0usize, 0usize, 0.0);
         for _ in 0..opts.steps_per_epoch {
             let Some(batch) = task.sample(&mut rng, opts.batch_size) else {
-                return Err(ModelError::Request("no training window could be sampled: are the series longer than the model's context?".into()));
+                return Err(ModelError::Request("no training window could be sampled: a series needs more than twice the horizon of points (the last horizon is held out for validation)".into()));
             };
             step += 1;
             let (loss, state) = run_step(ctx, task.as_ref(), &store, &batch, Some((&adam, step)))?;
