@@ -123,4 +123,16 @@ pub enum CoreError {
 
     #[error("invalid synthetic data spec: {0}")]
     InvalidSynthetic(String),
+
+    #[error("window capacity must be between 1 and {limit} points, got {capacity}")]
+    InvalidWindowCapacity { capacity: usize, limit: usize },
+
+    #[error(
+        "frequency rule for prefix {prefix:?}: frequency must be a positive number of seconds, \
+         got {freq}"
+    )]
+    InvalidFrequencyRule { prefix: String, freq: i64 },
+
+    #[error("invalid batch policy: {0}")]
+    InvalidBatchPolicy(String),
 }

@@ -16,6 +16,7 @@ pub mod naive;
 pub mod quantiles;
 pub mod scaling;
 pub mod series;
+pub mod stream;
 pub mod synthetic;
 pub mod time;
 
