@@ -37,7 +37,12 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     let mut body = Vec::new();
     let families = s.registry.gather();
     match TextEncoder::new().encode(&families, &mut body) {
-        Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
+            body,
+        )
+            .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
@@ -90,15 +95,16 @@ pub fn cancel_on_signals(token: CancellationToken) {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                    let _ = ctrl_c.await;
-                    token.cancel();
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                        let _ = ctrl_c.await;
+                        token.cancel();
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}
@@ -118,7 +124,9 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Str
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
     stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
         .await?;
     let mut response = String::new();
     stream.read_to_string(&mut response).await?;
@@ -127,7 +135,10 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Str
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("bad response: {response:.80}")))?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
@@ -138,12 +149,19 @@ pub fn check_metric_name(name: &str, kind: prometheus::proto::MetricType) -> Res
     if !name.starts_with("seer_") {
         return Err(format!("{name}: must start with seer_"));
     }
-    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-        return Err(format!("{name}: only lowercase letters, digits and underscores"));
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(format!(
+            "{name}: only lowercase letters, digits and underscores"
+        ));
     }
     let counter = kind == MetricType::COUNTER;
     if counter != name.ends_with("_total") {
-        return Err(format!("{name}: counters, and only counters, end in _total"));
+        return Err(format!(
+            "{name}: counters, and only counters, end in _total"
+        ));
     }
     for bad in ["_ms", "_milliseconds", "_us", "_kb", "_mb", "_minutes"] {
         if name.contains(&format!("{bad}_")) || name.ends_with(bad) {
@@ -177,7 +195,14 @@ mod tests {
         c.inc_by(3);
         let ready = Readiness::default();
         let shutdown = CancellationToken::new();
-        let addr = spawn_admin("127.0.0.1:0".parse().unwrap(), registry, ready.clone(), shutdown.clone()).await.unwrap();
+        let addr = spawn_admin(
+            "127.0.0.1:0".parse().unwrap(),
+            registry,
+            ready.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
         let get = |path: &'static str| async move { http_get(addr, path).await.unwrap() };
         let (status, body) = get("/metrics").await;
         assert_eq!(status, 200);

@@ -24,9 +24,14 @@ use crate::{IngestConfig, IngestError, IngestMetrics};
 /// What spawned work and the consumer's rebalance callbacks tell the loop.
 enum Event {
     /// A batch's forecasts are in Kafka: finish every message of these series up to the offset.
-    Delivered { series: Vec<(SeriesKey, i64, Instant)> },
+    Delivered {
+        series: Vec<(SeriesKey, i64, Instant)>,
+    },
     /// A dead letter is in Kafka.
-    DeadLettered { partition: i32, offset: i64 },
+    DeadLettered {
+        partition: i32,
+        offset: i64,
+    },
     Assigned(Vec<i32>),
     Revoked(Vec<i32>),
 }
@@ -55,7 +60,11 @@ impl ConsumerContext for RebalanceContext {
 }
 
 fn partitions_of(tpl: &TopicPartitionList, topic: &str) -> Vec<i32> {
-    tpl.elements().iter().filter(|e| e.topic() == topic).map(|e| e.partition()).collect()
+    tpl.elements()
+        .iter()
+        .filter(|e| e.topic() == topic)
+        .map(|e| e.partition())
+        .collect()
 }
 
 fn kafka_config(config: &IngestConfig) -> ClientConfig {
@@ -68,7 +77,10 @@ fn kafka_config(config: &IngestConfig) -> ClientConfig {
 }
 
 fn now_seconds() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 struct State {
@@ -92,7 +104,9 @@ pub async fn run(
 ) -> Result<(), IngestError> {
     config.policy.validate()?;
     if config.max_in_flight == 0 {
-        return Err(IngestError::Config("max_in_flight must be at least 1".into()));
+        return Err(IngestError::Config(
+            "max_in_flight must be at least 1".into(),
+        ));
     }
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let consumer: StreamConsumer<RebalanceContext> = kafka_config(&config)
@@ -103,7 +117,10 @@ pub async fn run(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
-        .create_with_context(RebalanceContext { topic: config.observations_topic.clone(), events: events_tx.clone() })?;
+        .create_with_context(RebalanceContext {
+            topic: config.observations_topic.clone(),
+            events: events_tx.clone(),
+        })?;
     consumer.subscribe(&[&config.observations_topic])?;
     let producer: FutureProducer = kafka_config(&config)
         .set("enable.idempotence", "true")
@@ -111,12 +128,19 @@ pub async fn run(
         .set("message.timeout.ms", "30000")
         .create()?;
     let channel = Channel::from_shared(config.engine.clone())
-        .map_err(|e| IngestError::Engine { endpoint: config.engine.clone(), message: e.to_string() })?
+        .map_err(|e| IngestError::Engine {
+            endpoint: config.engine.clone(),
+            message: e.to_string(),
+        })?
         .connect_timeout(Duration::from_secs(2))
         .connect_lazy();
     let engine = EngineClient::new(channel).max_decoding_message_size(64 << 20);
     let mut state = State {
-        store: WindowStore::new(config.freq_rules.clone(), config.default_freq, config.window)?,
+        store: WindowStore::new(
+            config.freq_rules.clone(),
+            config.default_freq,
+            config.window,
+        )?,
         due: DueTracker::new(config.policy)?,
         offsets: OffsetTracker::new(),
         latest: HashMap::new(),
@@ -150,7 +174,11 @@ pub async fn run(
     }
     ready.set(false);
     // let in-flight batches finish (or give up with the shutdown) and store what they finished
-    let _ = tokio::time::timeout(Duration::from_secs(5), in_flight.acquire_many(state.config.max_in_flight as u32)).await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        in_flight.acquire_many(state.config.max_in_flight as u32),
+    )
+    .await;
     while let Ok(ev) = events.try_recv() {
         state.on_event(ev);
     }
@@ -169,7 +197,12 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 impl State {
-    fn on_message(&mut self, m: &BorrowedMessage<'_>, producer: &FutureProducer, events: &mpsc::UnboundedSender<Event>) {
+    fn on_message(
+        &mut self,
+        m: &BorrowedMessage<'_>,
+        producer: &FutureProducer,
+        events: &mpsc::UnboundedSender<Event>,
+    ) {
         let (partition, offset) = (m.partition(), m.offset());
         self.offsets.track(partition, offset);
         let payload = m.payload().unwrap_or_default();
@@ -187,7 +220,13 @@ impl State {
     }
 
     /// Places a decoded observation; returns the dead-letter reason when it has no place.
-    fn place(&mut self, m: &BorrowedMessage<'_>, partition: i32, offset: i64, obs: seer_proto::v1::Observation) -> Option<&'static str> {
+    fn place(
+        &mut self,
+        m: &BorrowedMessage<'_>,
+        partition: i32,
+        offset: i64,
+        obs: seer_proto::v1::Observation,
+    ) -> Option<&'static str> {
         if let Some(key) = m.key()
             && key != obs.series_id.as_bytes()
         {
@@ -204,12 +243,21 @@ impl State {
         self.offsets.attach(partition, offset, &obs.series_id);
         let key = SeriesKey::new(partition, obs.series_id);
         let now = Instant::now();
-        self.latest.entry(key.clone()).and_modify(|e| e.0 = offset).or_insert((offset, now));
+        self.latest
+            .entry(key.clone())
+            .and_modify(|e| e.0 = offset)
+            .or_insert((offset, now));
         self.due.note_point(&key, now);
         None
     }
 
-    fn dead_letter(&mut self, m: &BorrowedMessage<'_>, reason: &'static str, producer: &FutureProducer, events: &mpsc::UnboundedSender<Event>) {
+    fn dead_letter(
+        &mut self,
+        m: &BorrowedMessage<'_>,
+        reason: &'static str,
+        producer: &FutureProducer,
+        events: &mpsc::UnboundedSender<Event>,
+    ) {
         self.metrics.dead_letters.with_label_values(&[reason]).inc();
         let (partition, offset) = (m.partition(), m.offset());
         let payload = m.payload().map(|p| p.to_vec()).unwrap_or_default();
@@ -220,8 +268,14 @@ impl State {
         tokio::spawn(async move {
             loop {
                 let headers = OwnedHeaders::new()
-                    .insert(Header { key: "seer-reason", value: Some(reason) })
-                    .insert(Header { key: "seer-source", value: Some(source.as_str()) });
+                    .insert(Header {
+                        key: "seer-reason",
+                        value: Some(reason),
+                    })
+                    .insert(Header {
+                        key: "seer-source",
+                        value: Some(source.as_str()),
+                    });
                 let mut record = FutureRecord::to(&topic).payload(&payload).headers(headers);
                 if let Some(k) = &key {
                     record = record.key(k);
@@ -243,10 +297,13 @@ impl State {
             Event::Delivered { series } => {
                 for (key, offset, first_seen) in series {
                     if self.assigned.contains(&key.partition) {
-                        self.offsets.finish_series_up_to(key.partition, &key.series_id, offset);
+                        self.offsets
+                            .finish_series_up_to(key.partition, &key.series_id, offset);
                         self.dirty.insert(key.partition);
                     }
-                    self.metrics.forecast_latency.observe(first_seen.elapsed().as_secs_f64());
+                    self.metrics
+                        .forecast_latency
+                        .observe(first_seen.elapsed().as_secs_f64());
                 }
             }
             Event::DeadLettered { partition, offset } => {
@@ -255,7 +312,10 @@ impl State {
                 }
             }
             Event::Assigned(parts) => {
-                self.metrics.rebalances.with_label_values(&["assigned"]).inc_by(parts.len() as u64);
+                self.metrics
+                    .rebalances
+                    .with_label_values(&["assigned"])
+                    .inc_by(parts.len() as u64);
                 for p in parts {
                     self.assigned.insert(p);
                     // windows of a newly owned partition start empty: forecasts say so
@@ -264,7 +324,10 @@ impl State {
                 }
             }
             Event::Revoked(parts) => {
-                self.metrics.rebalances.with_label_values(&["revoked"]).inc_by(parts.len() as u64);
+                self.metrics
+                    .rebalances
+                    .with_label_values(&["revoked"])
+                    .inc_by(parts.len() as u64);
                 for p in parts {
                     self.assigned.remove(&p);
                     self.store.drop_partition(p);
@@ -296,7 +359,10 @@ impl State {
             let mut windows = Vec::with_capacity(keys.len());
             let mut series = Vec::with_capacity(keys.len());
             for key in keys {
-                let (Some(entry), Some((offset, seen))) = (self.store.entry(key.partition, &key.series_id), self.latest.remove(&key)) else {
+                let (Some(entry), Some((offset, seen))) = (
+                    self.store.entry(key.partition, &key.series_id),
+                    self.latest.remove(&key),
+                ) else {
                     continue;
                 };
                 let w = entry.window();
@@ -344,7 +410,11 @@ impl State {
         let mut tpl = TopicPartitionList::new();
         for p in self.dirty.drain() {
             if let Some(next) = self.offsets.committable(p)
-                && let Err(e) = tpl.add_partition_offset(&self.config.observations_topic, p, Offset::Offset(next))
+                && let Err(e) = tpl.add_partition_offset(
+                    &self.config.observations_topic,
+                    p,
+                    Offset::Offset(next),
+                )
             {
                 tracing::warn!(error = %e, partition = p, "offset not stored");
             }
@@ -358,11 +428,20 @@ impl State {
     }
 
     fn update_lag(&self, consumer: &StreamConsumer<RebalanceContext>) {
-        let Ok(positions) = consumer.position() else { return };
+        let Ok(positions) = consumer.position() else {
+            return;
+        };
         for e in positions.elements() {
-            let Offset::Offset(pos) = e.offset() else { continue };
-            if let Ok((_, high)) = consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_millis(200)) {
-                self.metrics.consumer_lag.with_label_values(&[&e.partition().to_string()]).set((high - pos).max(0));
+            let Offset::Offset(pos) = e.offset() else {
+                continue;
+            };
+            if let Ok((_, high)) =
+                consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_millis(200))
+            {
+                self.metrics
+                    .consumer_lag
+                    .with_label_values(&[&e.partition().to_string()])
+                    .set((high - pos).max(0));
             }
         }
     }
@@ -383,7 +462,12 @@ struct Job {
 fn retryable(code: tonic::Code) -> bool {
     matches!(
         code,
-        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::ResourceExhausted | tonic::Code::Unknown | tonic::Code::Aborted | tonic::Code::Cancelled
+        tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::ResourceExhausted
+            | tonic::Code::Unknown
+            | tonic::Code::Aborted
+            | tonic::Code::Cancelled
     )
 }
 
@@ -428,7 +512,13 @@ impl Job {
             let key = f.series_id.clone();
             async move {
                 loop {
-                    match producer.send(FutureRecord::to(&topic).key(&key).payload(&payload), Duration::from_secs(5)).await {
+                    match producer
+                        .send(
+                            FutureRecord::to(&topic).key(&key).payload(&payload),
+                            Duration::from_secs(5),
+                        )
+                        .await
+                    {
                         Ok(_) => return true,
                         Err((e, _)) => {
                             tracing::warn!(error = %e, "forecast not delivered; retrying");
@@ -438,7 +528,11 @@ impl Job {
                 }
             }
         });
-        let delivered = join_all(deliveries).await.into_iter().filter(|d| *d).count();
+        let delivered = join_all(deliveries)
+            .await
+            .into_iter()
+            .filter(|d| *d)
+            .count();
         self.metrics.forecasts_published.inc_by(delivered as u64);
         let _ = self.events.send(Event::Delivered { series });
     }

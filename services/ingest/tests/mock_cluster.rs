@@ -18,7 +18,10 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use seer_ingest::{IngestConfig, IngestMetrics};
 use seer_proto::convert::timestamp;
 use seer_proto::v1::engine_server::{Engine, EngineServer};
-use seer_proto::v1::{Forecast, ForecastBatchRequest, ForecastBatchResponse, ListModelsRequest, ListModelsResponse, Observation, QuantileValues};
+use seer_proto::v1::{
+    Forecast, ForecastBatchRequest, ForecastBatchResponse, ListModelsRequest, ListModelsResponse,
+    Observation, QuantileValues,
+};
 use tokio_util::sync::CancellationToken;
 
 /// Forecasts the last observed value for 2 steps, so content can be checked exactly.
@@ -29,7 +32,10 @@ struct FakeEngine {
 
 #[tonic::async_trait]
 impl Engine for FakeEngine {
-    async fn forecast(&self, req: tonic::Request<ForecastBatchRequest>) -> Result<tonic::Response<ForecastBatchResponse>, tonic::Status> {
+    async fn forecast(
+        &self,
+        req: tonic::Request<ForecastBatchRequest>,
+    ) -> Result<tonic::Response<ForecastBatchResponse>, tonic::Status> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let forecasts = req
             .into_inner()
@@ -37,14 +43,26 @@ impl Engine for FakeEngine {
             .into_iter()
             .map(|w| {
                 let start = w.start.map(|t| t.seconds).unwrap_or(0);
-                let (idx, last) = w.values.iter().enumerate().rev().find(|(_, v)| v.is_finite()).map(|(i, v)| (i, *v)).unwrap_or((0, f64::NAN));
+                let (idx, last) = w
+                    .values
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .find(|(_, v)| v.is_finite())
+                    .map(|(i, v)| (i, *v))
+                    .unwrap_or((0, f64::NAN));
                 let last_ts = start + idx as i64 * w.freq_seconds;
                 Forecast {
                     series_id: w.series_id,
                     model: "fake".into(),
-                    timestamps: (1..=2).map(|k| timestamp(last_ts + k * w.freq_seconds)).collect(),
+                    timestamps: (1..=2)
+                        .map(|k| timestamp(last_ts + k * w.freq_seconds))
+                        .collect(),
                     mean: vec![last; 2],
-                    quantiles: vec![QuantileValues { level: 0.5, values: vec![last; 2] }],
+                    quantiles: vec![QuantileValues {
+                        level: 0.5,
+                        values: vec![last; 2],
+                    }],
                     latest_observation: Some(timestamp(last_ts)),
                     partial_window: w.partial,
                     observed_points: w.values.iter().filter(|v| v.is_finite()).count() as u32,
@@ -52,10 +70,16 @@ impl Engine for FakeEngine {
                 }
             })
             .collect();
-        Ok(tonic::Response::new(ForecastBatchResponse { forecasts, errors: vec![] }))
+        Ok(tonic::Response::new(ForecastBatchResponse {
+            forecasts,
+            errors: vec![],
+        }))
     }
 
-    async fn list_models(&self, _: tonic::Request<ListModelsRequest>) -> Result<tonic::Response<ListModelsResponse>, tonic::Status> {
+    async fn list_models(
+        &self,
+        _: tonic::Request<ListModelsRequest>,
+    ) -> Result<tonic::Response<ListModelsResponse>, tonic::Status> {
         Ok(tonic::Response::new(ListModelsResponse::default()))
     }
 }
@@ -74,7 +98,10 @@ async fn start_engine(engine: FakeEngine, addr: SocketAddr) -> (SocketAddr, Canc
     tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(EngineServer::new(engine))
-            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async move { s.cancelled().await })
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                async move { s.cancelled().await },
+            )
             .await
             .unwrap();
     });
@@ -91,19 +118,34 @@ fn cluster() -> Cluster {
     mock.create_topic("obs", 3, 1).unwrap();
     mock.create_topic("fc", 3, 1).unwrap();
     mock.create_topic("dlq", 1, 1).unwrap();
-    Cluster { bootstrap: mock.bootstrap_servers(), _mock: mock }
+    Cluster {
+        bootstrap: mock.bootstrap_servers(),
+        _mock: mock,
+    }
 }
 
 fn producer(bootstrap: &str) -> ThreadedProducer<DefaultProducerContext> {
-    ClientConfig::new().set("bootstrap.servers", bootstrap).set("linger.ms", "0").create().unwrap()
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "0")
+        .create()
+        .unwrap()
 }
 
 fn send(p: &ThreadedProducer<DefaultProducerContext>, key: &str, payload: &[u8]) {
-    p.send(BaseRecord::to("obs").key(key).payload(payload)).map_err(|(e, _)| e).unwrap();
+    p.send(BaseRecord::to("obs").key(key).payload(payload))
+        .map_err(|(e, _)| e)
+        .unwrap();
 }
 
 fn obs(series: &str, ts: i64, value: f64) -> Vec<u8> {
-    Observation { series_id: series.into(), timestamp: Some(timestamp(ts)), value, features: HashMap::new() }.encode_to_vec()
+    Observation {
+        series_id: series.into(),
+        timestamp: Some(timestamp(ts)),
+        value,
+        features: HashMap::new(),
+    }
+    .encode_to_vec()
 }
 
 fn config(bootstrap: &str, engine: SocketAddr) -> IngestConfig {
@@ -116,7 +158,11 @@ fn config(bootstrap: &str, engine: SocketAddr) -> IngestConfig {
         engine: format!("http://{engine}"),
         window: 24,
         engine_timeout: Duration::from_secs(2),
-        policy: seer_core::stream::BatchPolicy { max_batch: 64, max_delay: Duration::from_millis(10), every_points: 1 },
+        policy: seer_core::stream::BatchPolicy {
+            max_batch: 64,
+            max_delay: Duration::from_millis(10),
+            every_points: 1,
+        },
         ..Default::default()
     }
 }
@@ -133,21 +179,35 @@ fn collector(bootstrap: &str, topic: &str) -> BaseConsumer {
 }
 
 /// Polls forecasts until every series' newest forecast covers its last timestamp.
-fn await_forecasts(c: &BaseConsumer, want: &HashMap<String, (i64, f64)>, limit: Duration) -> (HashMap<String, Forecast>, usize) {
+fn await_forecasts(
+    c: &BaseConsumer,
+    want: &HashMap<String, (i64, f64)>,
+    limit: Duration,
+) -> (HashMap<String, Forecast>, usize) {
     let start = Instant::now();
     let mut latest: HashMap<String, Forecast> = HashMap::new();
     let mut count = 0;
     while start.elapsed() < limit {
         if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
             let f = Forecast::decode(m.payload().unwrap()).unwrap();
-            assert_eq!(m.key(), Some(f.series_id.as_bytes()), "forecasts are keyed by series id");
+            assert_eq!(
+                m.key(),
+                Some(f.series_id.as_bytes()),
+                "forecasts are keyed by series id"
+            );
             count += 1;
-            let newer = latest.get(&f.series_id).is_none_or(|old| old.latest_observation.unwrap().seconds <= f.latest_observation.unwrap().seconds);
+            let newer = latest.get(&f.series_id).is_none_or(|old| {
+                old.latest_observation.unwrap().seconds <= f.latest_observation.unwrap().seconds
+            });
             if newer {
                 latest.insert(f.series_id.clone(), f);
             }
         }
-        let done = want.iter().all(|(id, (ts, _))| latest.get(id).is_some_and(|f| f.latest_observation.unwrap().seconds == *ts));
+        let done = want.iter().all(|(id, (ts, _))| {
+            latest
+                .get(id)
+                .is_some_and(|f| f.latest_observation.unwrap().seconds == *ts)
+        });
         if done {
             break;
         }
@@ -157,14 +217,24 @@ fn await_forecasts(c: &BaseConsumer, want: &HashMap<String, (i64, f64)>, limit: 
 
 fn check(latest: &HashMap<String, Forecast>, want: &HashMap<String, (i64, f64)>) {
     for (id, (ts, value)) in want {
-        let f = latest.get(id).unwrap_or_else(|| panic!("no forecast for {id}"));
-        assert_eq!(f.latest_observation.unwrap().seconds, *ts, "{id}: forecast from its newest point");
+        let f = latest
+            .get(id)
+            .unwrap_or_else(|| panic!("no forecast for {id}"));
+        assert_eq!(
+            f.latest_observation.unwrap().seconds,
+            *ts,
+            "{id}: forecast from its newest point"
+        );
         assert_eq!(f.mean, vec![*value; 2], "{id}: forecast content");
     }
 }
 
 async fn committed_everything(bootstrap: &str, group: &str, limit: Duration) -> bool {
-    let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", group).create().unwrap();
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()
+        .unwrap();
     let start = Instant::now();
     while start.elapsed() < limit {
         let mut tpl = rdkafka::TopicPartitionList::new();
@@ -173,7 +243,9 @@ async fn committed_everything(bootstrap: &str, group: &str, limit: Duration) -> 
         }
         if let Ok(committed) = c.committed_offsets(tpl, Duration::from_secs(2)) {
             let all = committed.elements().iter().all(|e| {
-                let (_, high) = c.fetch_watermarks("obs", e.partition(), Duration::from_secs(2)).unwrap();
+                let (_, high) = c
+                    .fetch_watermarks("obs", e.partition(), Duration::from_secs(2))
+                    .unwrap();
                 high == 0 || e.offset() == rdkafka::Offset::Offset(high)
             });
             if all {
@@ -195,7 +267,12 @@ async fn every_series_is_forecast_and_poison_goes_to_the_dead_letter_topic() {
     let registry = prometheus::Registry::new();
     let metrics = IngestMetrics::new(&registry).unwrap();
     let shutdown = CancellationToken::new();
-    let ingest = tokio::spawn(seer_ingest::run(config(&cluster.bootstrap, addr), metrics.clone(), Default::default(), shutdown.clone()));
+    let ingest = tokio::spawn(seer_ingest::run(
+        config(&cluster.bootstrap, addr),
+        metrics.clone(),
+        Default::default(),
+        shutdown.clone(),
+    ));
 
     let p = producer(&cluster.bootstrap);
     let mut want = HashMap::new();
@@ -217,7 +294,11 @@ async fn every_series_is_forecast_and_poison_goes_to_the_dead_letter_topic() {
     send(&p, "bad", b"\x08\x96\x01garbage\xff\xff");
     send(&p, "series-1", br#"{"series_id": "series-1", "value": 1}"#);
     send(&p, "series-2", &obs("series-2", T0, f64::NAN));
-    send(&p, "series-4", &obs("series-4", T0 + 10 * 365 * 86_400, 1.0));
+    send(
+        &p,
+        "series-4",
+        &obs("series-4", T0 + 10 * 365 * 86_400, 1.0),
+    );
     send(&p, "series-5", &obs("series-5", T0 + 1800, 1.0));
     send(&p, "series-6", &obs("series-6", T0 - 3600 * 100, 1.0));
     send(&p, "series-7", &vec![b'x'; 70 * 1024]);
@@ -234,7 +315,10 @@ async fn every_series_is_forecast_and_poison_goes_to_the_dead_letter_topic() {
     let fc = collector(&cluster.bootstrap, "fc");
     let (latest, count) = await_forecasts(&fc, &want, Duration::from_secs(30));
     check(&latest, &want);
-    assert!(count >= 10 && count <= 310, "one forecast per due series per batch, got {count}");
+    assert!(
+        (10..=310).contains(&count),
+        "one forecast per due series per batch, got {count}"
+    );
 
     let dlq = collector(&cluster.bootstrap, "dlq");
     let mut reasons = Vec::new();
@@ -242,14 +326,33 @@ async fn every_series_is_forecast_and_poison_goes_to_the_dead_letter_topic() {
     while reasons.len() < 8 && start.elapsed() < Duration::from_secs(20) {
         if let Some(Ok(m)) = dlq.poll(Duration::from_millis(100)) {
             let headers = m.headers().unwrap();
-            let reason = headers.iter().find(|h| h.key == "seer-reason").and_then(|h| h.value).unwrap();
+            let reason = headers
+                .iter()
+                .find(|h| h.key == "seer-reason")
+                .and_then(|h| h.value)
+                .unwrap();
             reasons.push(String::from_utf8(reason.to_vec()).unwrap());
             assert!(m.payload().is_some(), "the original bytes are kept");
         }
     }
     reasons.sort();
-    assert_eq!(reasons, ["future_timestamp", "key_mismatch", "late", "missing_field", "non_finite_value", "off_grid", "oversized", "undecodable"]);
-    assert!(committed_everything(&cluster.bootstrap, "seer-test", Duration::from_secs(20)).await, "every offset committed once finished");
+    assert_eq!(
+        reasons,
+        [
+            "future_timestamp",
+            "key_mismatch",
+            "late",
+            "missing_field",
+            "non_finite_value",
+            "off_grid",
+            "oversized",
+            "undecodable"
+        ]
+    );
+    assert!(
+        committed_everything(&cluster.bootstrap, "seer-test", Duration::from_secs(20)).await,
+        "every offset committed once finished"
+    );
     assert_eq!(metrics.observations.get(), 310);
     shutdown.cancel();
     ingest.await.unwrap().unwrap();
@@ -263,7 +366,12 @@ async fn an_engine_restart_mid_stream_loses_nothing() {
     let registry = prometheus::Registry::new();
     let metrics = IngestMetrics::new(&registry).unwrap();
     let shutdown = CancellationToken::new();
-    let ingest = tokio::spawn(seer_ingest::run(config(&cluster.bootstrap, addr), metrics.clone(), Default::default(), shutdown.clone()));
+    let ingest = tokio::spawn(seer_ingest::run(
+        config(&cluster.bootstrap, addr),
+        metrics.clone(),
+        Default::default(),
+        shutdown.clone(),
+    ));
     let p = producer(&cluster.bootstrap);
     let fc = collector(&cluster.bootstrap, "fc");
     let mut want = HashMap::new();
@@ -290,7 +398,10 @@ async fn an_engine_restart_mid_stream_loses_nothing() {
     }
     p.flush(Duration::from_secs(5)).unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(metrics.engine_retries.get() > 0, "calls to the dead engine are retried");
+    assert!(
+        metrics.engine_retries.get() > 0,
+        "calls to the dead engine are retried"
+    );
     // it comes back on the same address
     let (_addr, _stop2) = start_engine(engine.clone(), addr).await;
     let (latest, _) = await_forecasts(&fc, &want, Duration::from_secs(30));

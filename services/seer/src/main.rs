@@ -6,7 +6,9 @@ mod eval_other;
 mod info;
 mod init;
 mod predict;
+mod services;
 mod train;
+mod up;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +43,14 @@ enum Command {
     },
     /// Forecast (or fill gaps, or classify) every series of a long-format CSV
     Predict(predict::PredictArgs),
+    /// The whole pipeline on an embedded broker: demo producer → ingest → GPU engine → forecasts
+    Up(up::UpArgs),
+    /// The GPU engine alone: gRPC seer.v1.Engine
+    Engine(services::EngineArgs),
+    /// The Kafka ingest alone
+    Ingest(services::IngestArgs),
+    /// Produce a long-format CSV onto the observations topic
+    Replay(services::ReplayArgs),
     /// Train a model on a long-format CSV and write a checkpoint
     Train(train::TrainArgs),
     /// Rolling-origin backtest of a checkpoint against seasonal naive
@@ -146,6 +156,10 @@ fn main() -> ExitCode {
         } => init::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Train(args) => train::run(&args),
+        Command::Up(args) => up::run(&args),
+        Command::Engine(args) => services::engine(&args),
+        Command::Ingest(args) => services::ingest(&args),
+        Command::Replay(args) => services::replay(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Bench {
             command:

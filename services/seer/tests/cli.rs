@@ -640,3 +640,41 @@ fn eval_of_a_forecaster_needs_a_horizon() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["horizon"], 4);
 }
+
+#[test]
+fn seer_up_runs_the_pipeline_on_the_embedded_broker() {
+    let o = Command::new(env!("CARGO_BIN_EXE_seer"))
+        .args([
+            "up",
+            "--no-train",
+            "--duration",
+            "8",
+            "--series",
+            "20",
+            "--rate",
+            "400",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}\n{}", out, stderr(&o));
+    let total: u64 = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("seer up: stopped after ")
+                .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no summary line in {out}"));
+    assert!(total > 0, "forecasts flowed: {out}");
+    assert!(
+        out.contains("seasonal_naive"),
+        "the baseline serves without a trained model: {out}"
+    );
+    assert!(
+        stderr(&o).contains("kafka at 127.0.0.1:"),
+        "the embedded broker's address is printed"
+    );
+}

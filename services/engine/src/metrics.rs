@@ -1,0 +1,89 @@
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    exponential_buckets,
+};
+
+use crate::EngineError;
+
+/// The engine's Prometheus metrics, registered into the process registry by [`EngineMetrics::new`].
+#[derive(Clone)]
+pub struct EngineMetrics {
+    /// `seer_engine_requests_total{model,status}`: Forecast calls by resolved model (`unknown`
+    /// when the name did not resolve) and gRPC code in snake case (`ok`, `invalid_argument`, …).
+    pub requests_total: IntCounterVec,
+    /// `seer_engine_batch_series`: windows per valid Forecast request.
+    pub batch_series: Histogram,
+    /// `seer_engine_kernel_seconds{model}`: wall time of one `Model::predict` (GPU work and
+    /// host preparation) for a request's neural windows.
+    pub kernel_seconds: HistogramVec,
+    /// `seer_engine_fallback_total{reason}`: windows forecast by `seasonal_naive` instead of the
+    /// requested neural model (`short_window`: fewer observed points than the model needs).
+    pub fallback_total: IntCounterVec,
+    /// `seer_engine_series_errors_total{reason}`: windows answered in `errors` rather than
+    /// forecast (`no_observations`, `freq_mismatch`, `negative_values`).
+    pub series_errors_total: IntCounterVec,
+    /// `seer_engine_model_info{model,version}` = 1 for every served model.
+    pub model_info: IntGaugeVec,
+}
+
+impl EngineMetrics {
+    pub fn new(registry: &Registry) -> Result<Self, EngineError> {
+        let requests_total = IntCounterVec::new(
+            Opts::new(
+                "seer_engine_requests_total",
+                "Forecast requests by model and gRPC status",
+            ),
+            &["model", "status"],
+        )?;
+        let batch_series = Histogram::with_opts(
+            HistogramOpts::new(
+                "seer_engine_batch_series",
+                "Series windows per Forecast request",
+            )
+            .buckets(exponential_buckets(1.0, 2.0, 17)?),
+        )?;
+        let kernel_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "seer_engine_kernel_seconds",
+                "Wall time of one model predict call for a request's batch",
+            )
+            .buckets(exponential_buckets(0.0005, 2.0, 18)?),
+            &["model"],
+        )?;
+        let fallback_total = IntCounterVec::new(
+            Opts::new(
+                "seer_engine_fallback_total",
+                "Windows forecast by seasonal_naive instead of the requested model",
+            ),
+            &["reason"],
+        )?;
+        let series_errors_total = IntCounterVec::new(
+            Opts::new(
+                "seer_engine_series_errors_total",
+                "Windows answered with an error instead of a forecast",
+            ),
+            &["reason"],
+        )?;
+        let model_info = IntGaugeVec::new(
+            Opts::new(
+                "seer_engine_model_info",
+                "Served models (value 1) and their versions",
+            ),
+            &["model", "version"],
+        )?;
+        registry.register(Box::new(requests_total.clone()))?;
+        registry.register(Box::new(batch_series.clone()))?;
+        registry.register(Box::new(kernel_seconds.clone()))?;
+        registry.register(Box::new(fallback_total.clone()))?;
+        registry.register(Box::new(series_errors_total.clone()))?;
+        registry.register(Box::new(model_info.clone()))?;
+        Ok(EngineMetrics {
+            requests_total,
+            batch_series,
+            kernel_seconds,
+            fallback_total,
+            series_errors_total,
+            model_info,
+        })
+    }
+}

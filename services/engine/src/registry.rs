@@ -1,0 +1,314 @@
+//! The models an engine serves: every checkpoint directory under the models directory, plus the
+//! built-in seasonal naive.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use seer_core::hash::fnv1a64;
+use seer_gpu::GpuContext;
+use seer_model::checkpoint::{self, CONFIG_FILE, WEIGHTS_FILE, Weights};
+use seer_model::{MAX_HORIZON, Model, ModelConfig, ModelKind};
+use seer_proto::v1::ModelInfo;
+
+use crate::EngineError;
+
+/// Name of the built-in seasonal naive model (always served).
+pub const SEASONAL_NAIVE: &str = "seasonal_naive";
+/// Version of the built-in model.
+pub const BUILTIN_VERSION: &str = "builtin";
+/// Horizon of `seasonal_naive` when a request asks for 0 and the default model is not neural.
+pub const NAIVE_DEFAULT_HORIZON: usize = 24;
+/// Levels a model reports when the request names none and the model has no levels of its own
+/// (DeepAR, seasonal naive): what `Model::predict` uses.
+pub const DEFAULT_LEVELS: [f64; 3] = [0.1, 0.5, 0.9];
+
+/// How a served model computes.
+pub enum Backend {
+    Neural(Box<Model>),
+    SeasonalNaive,
+}
+
+/// One model under its served name.
+pub struct ServedModel {
+    pub name: String,
+    /// Hex of a 48-bit FNV-1a hash over config.json then model.safetensors (`builtin` for the
+    /// seasonal naive).
+    pub version: String,
+    pub backend: Backend,
+}
+
+impl ServedModel {
+    pub fn kind_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Neural(m) => m.kind().name(),
+            Backend::SeasonalNaive => SEASONAL_NAIVE,
+        }
+    }
+
+    pub fn config(&self) -> Option<&ModelConfig> {
+        match &self.backend {
+            Backend::Neural(m) => Some(&m.config),
+            Backend::SeasonalNaive => None,
+        }
+    }
+
+    /// Whether the model answers Forecast (the gap filler and the classifier do not).
+    pub fn forecasts(&self) -> bool {
+        match &self.backend {
+            Backend::Neural(m) => !matches!(m.kind(), ModelKind::Bilstm | ModelKind::Classifier),
+            Backend::SeasonalNaive => true,
+        }
+    }
+
+    /// Longest horizon a request may ask for: a TCN predicts its configured horizon directly,
+    /// the autoregressive models and the seasonal naive go up to `MAX_HORIZON`.
+    pub fn max_horizon(&self) -> usize {
+        match &self.backend {
+            Backend::Neural(m) if m.kind() == ModelKind::Tcn => m.config.horizon,
+            _ => MAX_HORIZON,
+        }
+    }
+}
+
+/// The served models by name, and which one answers requests that name none.
+pub struct ModelRegistry {
+    models: BTreeMap<String, Arc<ServedModel>>,
+    default: String,
+}
+
+/// `config.json` + `model.safetensors` → version string.
+pub fn model_version(config_bytes: &[u8], weights_bytes: &[u8]) -> String {
+    // FNV-1a over the concatenation, streamed: the offset basis continues through both files.
+    let mut h: u64 = fnv1a64(config_bytes);
+    for &b in weights_bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:012x}", h >> 16)
+}
+
+impl ModelRegistry {
+    /// Loads every subdirectory of `models_dir` holding a `config.json` as a model named after
+    /// the directory (others are skipped). The default is `default_model` when given (it must be
+    /// served), else the only forecasting checkpoint, else `seasonal_naive`; several forecasting
+    /// checkpoints and no `default_model` is an error. Blocking (file reads, GPU uploads).
+    pub fn load(
+        ctx: &GpuContext,
+        models_dir: Option<&Path>,
+        default_model: Option<&str>,
+    ) -> Result<ModelRegistry, EngineError> {
+        let mut models = Vec::new();
+        if let Some(dir) = models_dir {
+            let io = |e: std::io::Error| EngineError::Io {
+                path: dir.display().to_string(),
+                message: e.to_string(),
+            };
+            let mut entries: Vec<_> = std::fs::read_dir(dir)
+                .map_err(io)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(io)?;
+            entries.sort_by_key(|e| e.file_name());
+            for entry in entries {
+                let path = entry.path();
+                if !path.is_dir() || !path.join(CONFIG_FILE).is_file() {
+                    continue;
+                }
+                let name = entry.file_name().into_string().map_err(|n| {
+                    EngineError::Config(format!(
+                        "model directory name {n:?} is not UTF-8; models are named after their directory"
+                    ))
+                })?;
+                models.push(load_checkpoint(ctx, &name, &path)?);
+            }
+        }
+        ModelRegistry::from_models(models, default_model)
+    }
+
+    /// A registry of already loaded models (plus `seasonal_naive`), with the same default rule
+    /// as [`ModelRegistry::load`].
+    pub fn from_models(
+        models: Vec<ServedModel>,
+        default_model: Option<&str>,
+    ) -> Result<ModelRegistry, EngineError> {
+        let mut map = BTreeMap::new();
+        map.insert(
+            SEASONAL_NAIVE.to_string(),
+            Arc::new(ServedModel {
+                name: SEASONAL_NAIVE.into(),
+                version: BUILTIN_VERSION.into(),
+                backend: Backend::SeasonalNaive,
+            }),
+        );
+        for m in models {
+            if m.name.is_empty() {
+                return Err(EngineError::Config("a model name is empty".into()));
+            }
+            if map.contains_key(&m.name) {
+                return Err(EngineError::Config(format!(
+                    "two models are named {:?} ({SEASONAL_NAIVE} is built in)",
+                    m.name
+                )));
+            }
+            map.insert(m.name.clone(), Arc::new(m));
+        }
+        let default = match default_model.filter(|d| !d.is_empty()) {
+            Some(d) => {
+                let m = map.get(d).ok_or_else(|| {
+                    EngineError::Config(format!(
+                        "default model {d:?} is not among the served models ({})",
+                        map.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                })?;
+                if !m.forecasts() {
+                    return Err(EngineError::Config(format!(
+                        "default model {d:?} is a {} model, which does not forecast",
+                        m.kind_name()
+                    )));
+                }
+                d.to_string()
+            }
+            None => {
+                let neural: Vec<&String> = map
+                    .values()
+                    .filter(|m| m.forecasts() && m.name != SEASONAL_NAIVE)
+                    .map(|m| &m.name)
+                    .collect();
+                match neural.as_slice() {
+                    [] => SEASONAL_NAIVE.to_string(),
+                    [one] => (*one).clone(),
+                    several => {
+                        return Err(EngineError::Config(format!(
+                            "several forecasting models ({}) and no default_model to choose one",
+                            several
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )));
+                    }
+                }
+            }
+        };
+        Ok(ModelRegistry {
+            models: map,
+            default,
+        })
+    }
+
+    pub fn default_name(&self) -> &str {
+        &self.default
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<ServedModel>> {
+        self.models.get(name).cloned()
+    }
+
+    /// The model a request names; the default for an empty name.
+    pub fn resolve(&self, name: &str) -> Result<Arc<ServedModel>, EngineError> {
+        let name = if name.is_empty() { &self.default } else { name };
+        self.get(name)
+            .ok_or_else(|| EngineError::UnknownModel(name.to_string()))
+    }
+
+    pub fn models(&self) -> impl Iterator<Item = &Arc<ServedModel>> {
+        self.models.values()
+    }
+
+    /// The horizon of a request that asks for 0.
+    pub fn default_horizon(&self, model: &ServedModel) -> usize {
+        match model.config().or_else(|| {
+            self.models
+                .get(&self.default)
+                .and_then(|d| d.config())
+                .filter(|_| self.default != SEASONAL_NAIVE)
+        }) {
+            Some(c) => c.horizon,
+            None => NAIVE_DEFAULT_HORIZON,
+        }
+    }
+
+    /// What ListModels answers, by name.
+    pub fn infos(&self) -> Vec<ModelInfo> {
+        self.models
+            .values()
+            .map(|m| {
+                let c = m.config();
+                ModelInfo {
+                    name: m.name.clone(),
+                    kind: m.kind_name().to_string(),
+                    version: m.version.clone(),
+                    context_length: c.map_or(0, |c| c.context_length as u32),
+                    horizon: self.default_horizon(m) as u32,
+                    freq_seconds: c.map_or(0, |c| c.freq),
+                    is_default: m.name == self.default,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Reads one checkpoint directory once: its bytes give the version, its tensors the model.
+pub fn load_checkpoint(
+    ctx: &GpuContext,
+    name: &str,
+    dir: &Path,
+) -> Result<ServedModel, EngineError> {
+    let fail = |source| EngineError::Load {
+        name: name.to_string(),
+        path: dir.display().to_string(),
+        source: Box::new(source),
+    };
+    let read = |file: &str| {
+        let p = dir.join(file);
+        std::fs::read(&p).map_err(|e| EngineError::Io {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        })
+    };
+    let config_bytes = read(CONFIG_FILE)?;
+    let weights_bytes = read(WEIGHTS_FILE)?;
+    let config = checkpoint::read_config(dir).map_err(fail)?;
+    let weights = Weights::from_safetensors(&weights_bytes).map_err(fail)?;
+    let model = Model::from_parts(ctx, config, weights).map_err(fail)?;
+    Ok(ServedModel {
+        name: name.to_string(),
+        version: model_version(&config_bytes, &weights_bytes),
+        backend: Backend::Neural(Box::new(model)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_is_short_hex_and_sensitive_to_both_files() {
+        let v = model_version(b"{}", b"abc");
+        assert_eq!(v.len(), 12);
+        assert!(v.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(v, model_version(b"{} ", b"abc"));
+        assert_ne!(v, model_version(b"{}", b"abd"));
+        // streaming equals hashing the concatenation
+        assert_eq!(
+            model_version(b"ab", b"cd"),
+            format!("{:012x}", fnv1a64(b"abcd") >> 16)
+        );
+    }
+
+    #[test]
+    fn builtin_only_registry_defaults_to_seasonal_naive() {
+        let r = ModelRegistry::from_models(vec![], None).unwrap();
+        assert_eq!(r.default_name(), SEASONAL_NAIVE);
+        assert_eq!(r.resolve("").unwrap().version, BUILTIN_VERSION);
+        assert!(matches!(
+            r.resolve("nope"),
+            Err(EngineError::UnknownModel(n)) if n == "nope"
+        ));
+        let infos = r.infos();
+        assert_eq!(infos.len(), 1);
+        assert!(infos[0].is_default);
+        assert_eq!(infos[0].horizon as usize, NAIVE_DEFAULT_HORIZON);
+        assert!(ModelRegistry::from_models(vec![], Some("lstm")).is_err());
+    }
+}

@@ -1,0 +1,428 @@
+//! `seer up`: the whole pipeline in one process on an embedded Kafka-protocol broker (or an
+//! external one with --brokers): demo producer → ingest → engine (GPU) → forecasts, with a live
+//! summary and /metrics. `seer engine` and `seer ingest` run the services alone (Kubernetes).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use prost::Message as _;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use seer_core::synthetic::{SyntheticKind, SyntheticSpec, generate};
+use seer_gpu::GpuContext;
+use seer_ingest::{IngestConfig, IngestMetrics};
+use seer_model::History;
+use seer_model::checkpoint::{init_weights, save};
+use seer_model::train::{TrainOptions, train};
+use seer_proto::convert::timestamp;
+use seer_proto::v1::{Forecast, Observation};
+use seer_server::{Readiness, cancel_on_signals, spawn_admin};
+use tokio_util::sync::CancellationToken;
+
+use crate::init::{SizeArgs, build_config};
+
+#[derive(Args)]
+pub struct UpArgs {
+    /// Use this Kafka instead of the embedded broker
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Demo series produced
+    #[arg(long, default_value_t = 200)]
+    pub series: usize,
+    /// Demo observations per second
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u64,
+    /// Stop after this many seconds (default: run until Ctrl-C)
+    #[arg(long)]
+    pub duration: Option<u64>,
+    /// Serve the checkpoints in this directory instead of training the demo model
+    #[arg(long)]
+    pub models: Option<PathBuf>,
+    /// Serve only the seasonal-naive baseline (no demo training)
+    #[arg(long)]
+    pub no_train: bool,
+    /// Prometheus metrics, /healthz and /readyz
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub metrics_listen: SocketAddr,
+    #[arg(long, default_value = "seer.observations")]
+    pub observations_topic: String,
+    #[arg(long, default_value = "seer.forecasts")]
+    pub forecasts_topic: String,
+    #[arg(long, default_value = "seer.dlq")]
+    pub dlq_topic: String,
+}
+
+const FREQ: i64 = 3600;
+
+/// Creates the topics on an external broker (already existing ones are fine).
+async fn ensure_topics(brokers: &str, topics: &[(&str, i32)]) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()?;
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
+        .collect();
+    for result in admin
+        .create_topics(
+            &new,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await?
+    {
+        if let Err((topic, code)) = result
+            && code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists
+        {
+            anyhow::bail!("creating topic {topic}: {code}");
+        }
+    }
+    Ok(())
+}
+
+fn demo_series(count: usize, points: usize) -> anyhow::Result<Vec<seer_core::csv::Series>> {
+    let start = 1_735_689_600; // 2025-01-01T00:00:00Z
+    Ok(generate(&SyntheticSpec {
+        series: count,
+        points,
+        freq: FREQ,
+        start,
+        seed: 7,
+        kind: SyntheticKind::Real,
+    })?)
+}
+
+/// Trains the demo LSTM on synthetic history shaped like what the producer will send.
+fn train_demo_model(ctx: &GpuContext, dir: &std::path::Path) -> anyhow::Result<()> {
+    let sizes = SizeArgs {
+        context: 48,
+        horizon: 24,
+        hidden: 16,
+        layers: 1,
+        quantiles: "0.1,0.5,0.9".into(),
+        distribution: "gaussian".into(),
+        lags: None,
+        cardinality: 1,
+        embedding_dim: 0,
+        samples: 100,
+        channels: String::new(),
+        dilations: String::new(),
+        kernel_size: 3,
+        classes: String::new(),
+    };
+    let mut config = build_config("lstm", FREQ, &sizes)?;
+    config.input_size = Some(config.derived_input_size());
+    let data: Vec<History> = demo_series(24, 24 * 21)?
+        .into_iter()
+        .map(|s| History::new(s.id, s.timestamps, s.values))
+        .collect();
+    let opts = TrainOptions {
+        epochs: 4,
+        steps_per_epoch: 15,
+        batch_size: 16,
+        learning_rate: 3e-3,
+        ..Default::default()
+    };
+    let (weights, report) = train(
+        ctx,
+        &config,
+        &init_weights(&config, 7)?,
+        &data,
+        &opts,
+        |e| {
+            eprintln!(
+                "  demo model epoch {}/{}: train {:.4} val {}",
+                e.epoch,
+                opts.epochs,
+                e.train_loss,
+                e.val_loss.map(|v| format!("{v:.4}")).unwrap_or_default()
+            );
+        },
+    )?;
+    save(&dir.join("lstm"), &config, &weights)?;
+    eprintln!("  demo model ready (best epoch {})", report.best_epoch);
+    Ok(())
+}
+
+/// Produces the demo series in hourly rounds (one point per series per round) at `rate`/s.
+fn run_producer(
+    brokers: String,
+    topic: String,
+    series: usize,
+    rate: u64,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("linger.ms", "5")
+        .set("enable.idempotence", "true")
+        .create()?;
+    let data = demo_series(series, 24 * 120)?;
+    let per_tick = (rate / 50).max(1) as usize;
+    let mut sent = 0usize;
+    let start = Instant::now();
+    'outer: for round in 0..data[0].values.len() {
+        for s in &data {
+            if stop.is_cancelled() {
+                break 'outer;
+            }
+            let payload = Observation {
+                series_id: s.id.clone(),
+                timestamp: Some(timestamp(s.timestamps[round])),
+                value: s.values[round],
+                features: HashMap::new(),
+            }
+            .encode_to_vec();
+            loop {
+                match producer.send(BaseRecord::to(&topic).key(&s.id).payload(&payload)) {
+                    Ok(()) => break,
+                    Err((e, _)) => {
+                        tracing::debug!(error = %e, "producer queue full");
+                        std::thread::sleep(Duration::from_millis(5));
+                        if stop.is_cancelled() {
+                            break 'outer;
+                        }
+                    }
+                }
+            }
+            sent += 1;
+            if sent.is_multiple_of(per_tick) {
+                let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+                if let Some(wait) = due.checked_sub(start.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+    }
+    let _ = producer.flush(Duration::from_secs(5));
+    Ok(())
+}
+
+fn quantile_of(h: &prometheus::Histogram, q: f64) -> Option<f64> {
+    use prometheus::core::Collector;
+    let mf = h.collect();
+    let m = mf.first()?.get_metric().first()?.get_histogram().clone();
+    let total = m.get_sample_count();
+    if total == 0 {
+        return None;
+    }
+    let target = (q * total as f64).ceil() as u64;
+    m.get_bucket()
+        .iter()
+        .find(|b| b.cumulative_count() >= target)
+        .map(|b| b.upper_bound())
+}
+
+pub fn run(a: &UpArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(up(a))
+}
+
+async fn up(a: &UpArgs) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    cancel_on_signals(shutdown.clone());
+    if let Some(secs) = a.duration {
+        let s = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            s.cancel();
+        });
+    }
+    let topics = [
+        (a.observations_topic.as_str(), 3),
+        (a.forecasts_topic.as_str(), 3),
+        (a.dlq_topic.as_str(), 1),
+    ];
+    // the embedded broker lives as long as this function
+    let mut _mock = None;
+    let brokers = match &a.brokers {
+        Some(b) => {
+            ensure_topics(b, &topics)
+                .await
+                .with_context(|| format!("preparing topics on {b}"))?;
+            b.clone()
+        }
+        None => {
+            let mock = rdkafka::mocking::MockCluster::new(1)
+                .context("starting the embedded Kafka-protocol broker")?;
+            for (t, p) in topics {
+                mock.create_topic(t, p, 1)?;
+            }
+            let b = mock.bootstrap_servers();
+            _mock = Some(mock);
+            b
+        }
+    };
+    eprintln!(
+        "seer up: kafka at {brokers}{}",
+        if a.brokers.is_none() {
+            " (embedded; join with: kcat -b BROKER -t seer.forecasts -C)"
+        } else {
+            ""
+        }
+    );
+    let ctx = Arc::new(tokio::task::spawn_blocking(GpuContext::from_env).await??);
+    eprintln!(
+        "seer up: gpu adapter {} ({})",
+        ctx.summary.name, ctx.summary.backend
+    );
+    let models_dir = match (&a.models, a.no_train) {
+        (Some(d), _) => Some(d.clone()),
+        (None, true) => None,
+        (None, false) => {
+            let dir = std::env::temp_dir().join(format!("seer-up-models-{}", std::process::id()));
+            eprintln!("seer up: training the demo model (--no-train serves seasonal naive only)");
+            let (c, d) = (ctx.clone(), dir.clone());
+            tokio::task::spawn_blocking(move || train_demo_model(&c, &d)).await??;
+            Some(dir)
+        }
+    };
+    let registry = prometheus::Registry::new();
+    let ready = Readiness::default();
+    let metrics_addr = match spawn_admin(
+        a.metrics_listen,
+        registry.clone(),
+        ready.clone(),
+        shutdown.clone(),
+    )
+    .await
+    {
+        Ok(addr) => addr,
+        Err(_) => {
+            spawn_admin(
+                "127.0.0.1:0".parse()?,
+                registry.clone(),
+                ready.clone(),
+                shutdown.clone(),
+            )
+            .await?
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let engine_addr = listener.local_addr()?;
+    let engine_config = seer_engine::EngineConfig {
+        models_dir,
+        ..Default::default()
+    };
+    let engine = tokio::spawn(seer_engine::serve_with_context(
+        engine_config,
+        ctx.clone(),
+        registry.clone(),
+        listener,
+        shutdown.clone(),
+    ));
+    eprintln!("seer up: engine at http://{engine_addr}, metrics at http://{metrics_addr}/metrics");
+    let ingest_metrics = IngestMetrics::new(&registry)?;
+    let ingest_config = IngestConfig {
+        brokers: brokers.clone(),
+        observations_topic: a.observations_topic.clone(),
+        forecasts_topic: a.forecasts_topic.clone(),
+        dlq_topic: a.dlq_topic.clone(),
+        engine: format!("http://{engine_addr}"),
+        horizon: 24,
+        ..Default::default()
+    };
+    let ingest = tokio::spawn(seer_ingest::run(
+        ingest_config,
+        ingest_metrics.clone(),
+        ready.clone(),
+        shutdown.clone(),
+    ));
+    let producer = {
+        let (b, t, s, r, stop) = (
+            brokers.clone(),
+            a.observations_topic.clone(),
+            a.series,
+            a.rate,
+            shutdown.clone(),
+        );
+        tokio::task::spawn_blocking(move || run_producer(b, t, s, r, stop))
+    };
+    let view: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", "seer-up-view")
+        .set("auto.offset.reset", "latest")
+        .create()?;
+    view.subscribe(&[&a.forecasts_topic])?;
+    let mut latest: HashMap<String, Forecast> = HashMap::new();
+    let mut forecasts = 0u64;
+    let (mut last_obs, mut last_fc, mut last_print) = (0u64, 0u64, Instant::now());
+    while !shutdown.is_cancelled() {
+        // drain what arrived, then yield to the runtime briefly
+        while let Some(Ok(m)) = view.poll(Duration::ZERO) {
+            if let Some(f) = m.payload().and_then(|p| Forecast::decode(p).ok()) {
+                forecasts += 1;
+                latest.insert(f.series_id.clone(), f);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if last_print.elapsed() >= Duration::from_secs(2) {
+            let secs = last_print.elapsed().as_secs_f64();
+            let obs = ingest_metrics.observations.get();
+            let ms = |q| {
+                quantile_of(&ingest_metrics.forecast_latency, q)
+                    .map(|s| format!("{:.0} ms", s * 1e3))
+                    .unwrap_or_else(|| "-".into())
+            };
+            let dlq: u64 = [
+                "undecodable",
+                "missing_field",
+                "non_finite_value",
+                "late",
+                "off_grid",
+                "oversized",
+                "future_timestamp",
+                "key_mismatch",
+            ]
+            .iter()
+            .map(|r| ingest_metrics.dead_letters.with_label_values(&[r]).get())
+            .sum();
+            println!(
+                "events {:>8.0}/s  forecasts {:>8.0}/s  latency p50 ≤ {} p99 ≤ {}  windows {}  dead letters {}",
+                (obs - last_obs) as f64 / secs,
+                (forecasts - last_fc) as f64 / secs,
+                ms(0.5),
+                ms(0.99),
+                ingest_metrics.windows.get(),
+                dlq
+            );
+            let mut ids: Vec<&String> = latest.keys().collect();
+            ids.sort();
+            for id in ids.into_iter().take(3) {
+                let f = &latest[id];
+                let q = |l: f64| {
+                    f.quantiles
+                        .iter()
+                        .find(|q| (q.level - l).abs() < 1e-9)
+                        .and_then(|q| q.values.first().copied())
+                };
+                println!(
+                    "  {id:<12} {:<15} next {:>8.2}  80% [{:>8.2}, {:>8.2}]{}",
+                    f.model,
+                    f.mean.first().copied().unwrap_or(f64::NAN),
+                    q(0.1).unwrap_or(f64::NAN),
+                    q(0.9).unwrap_or(f64::NAN),
+                    if f.partial_window {
+                        "  (partial window)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            (last_obs, last_fc, last_print) = (obs, forecasts, Instant::now());
+        }
+    }
+    let _ = producer.await;
+    ingest.await?.context("ingest")?;
+    engine.await?.context("engine")?;
+    println!("seer up: stopped after {forecasts} forecasts");
+    Ok(())
+}
