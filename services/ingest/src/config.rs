@@ -31,6 +31,10 @@ pub struct IngestConfig {
     pub max_future: Duration,
     pub horizon: u32,
     pub quantiles: Vec<f64>,
+    /// Messages per partition re-read on assignment to rebuild the windows of the series it
+    /// carries (the state is rebuilt from the topic itself; 0 disables it and windows start
+    /// empty, flagged partial until full).
+    pub rebuild_messages: i64,
     /// Extra librdkafka settings for both clients (security, timeouts...).
     pub kafka: Vec<(String, String)>,
 }
@@ -56,6 +60,7 @@ impl Default for IngestConfig {
             max_future: Duration::from_secs(86_400),
             horizon: 0,
             quantiles: vec![0.1, 0.5, 0.9],
+            rebuild_messages: 200_000,
             kafka: Vec::new(),
         }
     }

@@ -158,16 +158,23 @@ pub async fn run(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             msg = consumer.recv(), if consume => match msg {
-                Ok(m) => state.on_message(&m, &producer, &events_tx),
+                Ok(m) => {
+                    // rebalance callbacks run inside recv: apply an assignment (and rebuild its
+                    // windows) before the first message of the newly assigned partitions
+                    while let Ok(ev) = events.try_recv() {
+                        state.handle(ev, &consumer).await;
+                    }
+                    state.on_message(&m, &producer, &events_tx)
+                }
                 Err(e) => tracing::warn!(error = %e, "consumer error"),
             },
-            Some(ev) = events.recv() => state.on_event(ev),
+            Some(ev) = events.recv() => state.handle(ev, &consumer).await,
             _ = sleep_until(deadline), if deadline.is_some() => {}
             _ = lag_tick.tick() => state.update_lag(&consumer),
         }
         // drain whatever else is ready before dispatching, so batches fill
         while let Ok(ev) = events.try_recv() {
-            state.on_event(ev);
+            state.handle(ev, &consumer).await;
         }
         state.dispatch(&in_flight, &engine, &producer, &events_tx, &shutdown);
         state.store_offsets(&consumer);
@@ -197,6 +204,75 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 impl State {
+    async fn handle(&mut self, ev: Event, consumer: &StreamConsumer<RebalanceContext>) {
+        let assigned = match &ev {
+            Event::Assigned(parts) => parts.clone(),
+            _ => Vec::new(),
+        };
+        self.on_event(ev);
+        if !assigned.is_empty() && self.config.rebuild_messages > 0 {
+            self.rebuild(consumer, &assigned).await;
+        }
+    }
+
+    /// Re-reads up to `rebuild_messages` messages before each newly assigned partition's
+    /// committed offset into the windows only (no forecasts, no offsets, no dead letters), so the
+    /// new owner forecasts from full windows, as the previous owner did.
+    async fn rebuild(&mut self, consumer: &StreamConsumer<RebalanceContext>, parts: &[i32]) {
+        let topic = self.config.observations_topic.clone();
+        let mut tpl = TopicPartitionList::new();
+        for &p in parts {
+            tpl.add_partition(&topic, p);
+        }
+        let committed = match consumer.committed_offsets(tpl, Duration::from_secs(5)) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "committed offsets unknown; windows start empty (flagged partial)");
+                return;
+            }
+        };
+        let mut ranges = Vec::new();
+        for e in committed.elements() {
+            let Offset::Offset(end) = e.offset() else {
+                continue;
+            };
+            let Ok((low, _)) =
+                consumer.fetch_watermarks(&topic, e.partition(), Duration::from_secs(5))
+            else {
+                continue;
+            };
+            let start = low.max(end - self.config.rebuild_messages);
+            if start < end {
+                ranges.push((e.partition(), start, end));
+            }
+        }
+        if ranges.is_empty() {
+            return;
+        }
+        let config = kafka_config(&self.config);
+        let started = Instant::now();
+        let read = tokio::task::spawn_blocking(move || replay(config, topic, ranges)).await;
+        match read {
+            Ok(Ok(points)) => {
+                let n = points.len();
+                for (p, id, ts, value) in points {
+                    // a point the live path would dead-letter is skipped here: it already was
+                    let _ = self.store.observe(p, &id, ts, value);
+                }
+                self.metrics.windows.set(self.store.series_count() as i64);
+                tracing::info!(
+                    points = n,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "windows rebuilt from the topic"
+                );
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "rebuilding windows failed; they start empty (flagged partial)")
+            }
+            Err(e) => tracing::warn!(error = %e, "rebuild task failed"),
+        }
+    }
+
     fn on_message(
         &mut self,
         m: &BorrowedMessage<'_>,
@@ -445,6 +521,49 @@ impl State {
             }
         }
     }
+}
+
+/// Reads [start, end) of each partition with a group-less consumer; returns the decodable, finite
+/// points in offset order.
+fn replay(
+    config: ClientConfig,
+    topic: String,
+    ranges: Vec<(i32, i64, i64)>,
+) -> Result<Vec<(i32, String, i64, f64)>, rdkafka::error::KafkaError> {
+    let consumer: BaseConsumer = config
+        .clone()
+        .set("group.id", format!("seer-rebuild-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for &(p, start, _) in &ranges {
+        tpl.add_partition_offset(&topic, p, Offset::Offset(start))?;
+    }
+    consumer.assign(&tpl)?;
+    let mut remaining: HashMap<i32, i64> = ranges.iter().map(|&(p, _, end)| (p, end)).collect();
+    let mut points = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !remaining.is_empty() && Instant::now() < deadline {
+        let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let m = msg?;
+        let (p, offset) = (m.partition(), m.offset());
+        let Some(&end) = remaining.get(&p) else {
+            continue;
+        };
+        if offset < end
+            && let Ok(obs) = decode_observation(m.payload().unwrap_or_default())
+        {
+            let ts = obs.timestamp.as_ref().map(seconds).unwrap_or(0);
+            points.push((p, obs.series_id, ts, obs.value));
+        }
+        if offset + 1 >= end {
+            remaining.remove(&p);
+        }
+    }
+    Ok(points)
 }
 
 /// One batch: Engine.Forecast (retried while the engine is unavailable), then every forecast

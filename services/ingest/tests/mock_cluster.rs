@@ -410,3 +410,143 @@ async fn an_engine_restart_mid_stream_loses_nothing() {
     shutdown.cancel();
     ingest.await.unwrap().unwrap();
 }
+
+/// Forecasts read since `from`, every one of them (not only the newest per series).
+fn read_all(
+    c: &BaseConsumer,
+    until: impl Fn(&[Forecast]) -> bool,
+    limit: Duration,
+) -> Vec<Forecast> {
+    let start = Instant::now();
+    let mut all = Vec::new();
+    while start.elapsed() < limit && !until(&all) {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            all.push(Forecast::decode(m.payload().unwrap()).unwrap());
+        }
+    }
+    all
+}
+
+async fn rebalance_case(rebuild_messages: i64) -> Vec<Forecast> {
+    let cluster = cluster();
+    let engine = FakeEngine::default();
+    let (addr, _stop) = start_engine(engine, "127.0.0.1:0".parse().unwrap()).await;
+    let shutdown = CancellationToken::new();
+    let cfg = IngestConfig {
+        rebuild_messages,
+        kafka: vec![
+            ("session.timeout.ms".into(), "6000".into()),
+            ("heartbeat.interval.ms".into(), "500".into()),
+        ],
+        ..config(&cluster.bootstrap, addr)
+    };
+    let metrics_a = IngestMetrics::new(&prometheus::Registry::new()).unwrap();
+    let a = tokio::spawn(seer_ingest::run(
+        cfg.clone(),
+        metrics_a.clone(),
+        Default::default(),
+        shutdown.clone(),
+    ));
+    let p = producer(&cluster.bootstrap);
+    let fc = collector(&cluster.bootstrap, "fc");
+    let mut want = HashMap::new();
+    // 30 points per series: more than the window of 24, so the first owner's windows are full
+    for step in 0..30 {
+        for s in 0..12 {
+            let id = format!("r{s}");
+            send(&p, &id, &obs(&id, T0 + step * 3600, step as f64));
+            want.insert(id, (T0 + step * 3600, step as f64));
+        }
+    }
+    p.flush(Duration::from_secs(5)).unwrap();
+    let (latest, _) = await_forecasts(&fc, &want, Duration::from_secs(30));
+    check(&latest, &want);
+    assert!(committed_everything(&cluster.bootstrap, "seer-test", Duration::from_secs(20)).await);
+
+    // a second member joins: the group rebalances and partitions change hands
+    let metrics_b = IngestMetrics::new(&prometheus::Registry::new()).unwrap();
+    let b = tokio::spawn(seer_ingest::run(
+        cfg,
+        metrics_b.clone(),
+        Default::default(),
+        shutdown.clone(),
+    ));
+    let start = Instant::now();
+    while metrics_b.rebalances.with_label_values(&["assigned"]).get() == 0
+        && start.elapsed() < Duration::from_secs(60)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    eprintln!(
+        "rebalance took {:?}; a assigned {} revoked {}; b assigned {}",
+        start.elapsed(),
+        metrics_a.rebalances.with_label_values(&["assigned"]).get(),
+        metrics_a.rebalances.with_label_values(&["revoked"]).get(),
+        metrics_b.rebalances.with_label_values(&["assigned"]).get()
+    );
+    assert!(
+        metrics_b.rebalances.with_label_values(&["assigned"]).get() > 0,
+        "the second member got partitions (a: assigned {} revoked {}, b: revoked {})",
+        metrics_a.rebalances.with_label_values(&["assigned"]).get(),
+        metrics_a.rebalances.with_label_values(&["revoked"]).get(),
+        metrics_b.rebalances.with_label_values(&["revoked"]).get()
+    );
+    for step in 30..33 {
+        for s in 0..12 {
+            let id = format!("r{s}");
+            send(&p, &id, &obs(&id, T0 + step * 3600, step as f64));
+            want.insert(id, (T0 + step * 3600, step as f64));
+        }
+    }
+    p.flush(Duration::from_secs(5)).unwrap();
+    let after = read_all(
+        &fc,
+        |seen| {
+            want.iter().all(|(id, (ts, _))| {
+                seen.iter()
+                    .any(|f| f.series_id == *id && f.latest_observation.unwrap().seconds == *ts)
+            })
+        },
+        Duration::from_secs(30),
+    );
+    shutdown.cancel();
+    a.await.unwrap().unwrap();
+    b.await.unwrap().unwrap();
+    after
+        .into_iter()
+        .filter(|f| f.latest_observation.unwrap().seconds >= T0 + 30 * 3600)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_rebalance_windows_are_rebuilt_from_the_topic() {
+    let after = rebalance_case(200_000).await;
+    assert!(!after.is_empty());
+    for f in &after {
+        assert!(
+            !f.partial_window && f.observed_points == 24,
+            "{}: rebuilt window, got {} points partial={}",
+            f.series_id,
+            f.observed_points,
+            f.partial_window
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_rebuild_a_half_built_window_says_so() {
+    let after = rebalance_case(0).await;
+    assert!(
+        after.iter().any(|f| f.partial_window),
+        "some partition changed owner and restarted its windows"
+    );
+    for f in &after {
+        assert!(
+            f.partial_window || f.observed_points == 24,
+            "{}: {} points and not flagged partial",
+            f.series_id,
+            f.observed_points
+        );
+    }
+}
