@@ -354,6 +354,22 @@ async fn every_series_is_forecast_and_poison_goes_to_the_dead_letter_topic() {
         "every offset committed once finished"
     );
     assert_eq!(metrics.observations.get(), 310);
+    // every metric the ingest registers is emitted and named by the conventions
+    let families = registry.gather();
+    let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
+    for want in [
+        "seer_ingest_observations_total",
+        "seer_ingest_dead_letters_total",
+        "seer_ingest_batch_series",
+        "seer_ingest_forecast_latency_seconds",
+        "seer_ingest_forecasts_published_total",
+        "seer_ingest_consumer_lag_messages",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    for f in &families {
+        seer_server::check_metric_name(f.name(), f.get_field_type()).unwrap();
+    }
     shutdown.cancel();
     ingest.await.unwrap().unwrap();
 }
