@@ -13,6 +13,7 @@ use crate::ModelError;
 use crate::config::ModelConfig;
 use crate::layers::Cell;
 use crate::prepare::History;
+use crate::train::head::{Head, Target};
 use crate::train::params::ParamStore;
 use crate::train::stack::TrainStack;
 use crate::train::{Batch, SplitMix, Task, TrainOptions};
@@ -25,8 +26,7 @@ struct Labelled {
 
 pub(crate) struct ClassifierTask {
     stack: TrainStack,
-    proj_w: usize,
-    proj_b: usize,
+    proj: Head,
     classes: usize,
     series: Vec<Labelled>,
     window: usize,
@@ -77,8 +77,7 @@ impl ClassifierTask {
         stack.truncate = opts.truncate;
         Ok(ClassifierTask {
             stack,
-            proj_w: store.offset("proj.weight")?,
-            proj_b: store.offset("proj.bias")?,
+            proj: Head::new(store, "proj")?,
             classes: config.classes.len(),
             series,
             window: config.context_length,
@@ -165,17 +164,7 @@ impl Task for ClassifierTask {
             row_stride: t * h,
             col_stride: 1,
         };
-        let logits = ctx.zeros(&[b, k])?;
-        ops::matmul(
-            rec,
-            last,
-            Mat::rm(&store.params, self.proj_w, k, h).t(),
-            Some((&store.params, self.proj_b)),
-            &logits,
-            0,
-            k,
-            false,
-        )?;
+        let logits = self.proj.forward(rec, store, last)?;
         let (loss_rows, d_logits) = (ctx.zeros(&[b])?, ctx.zeros(&[b, k])?);
         ops::softmax_cross_entropy(
             rec,
@@ -191,40 +180,16 @@ impl Task for ClassifierTask {
         if !train {
             return Ok(());
         }
-        // dW = d_logitsᵀ · h_T, db = d_logitsᵀ · 1, d_top[:, T−1] = d_logits · W (0 elsewhere)
-        let d_logits_t = Mat::rm(&d_logits, 0, b, k).t();
-        ops::matmul(
-            rec,
-            d_logits_t,
-            last,
-            None,
-            &store.grads,
-            self.proj_w,
-            h,
-            false,
-        )?;
-        let ones = ctx.upload(&vec![1.0; b], &[b, 1])?;
-        ops::matmul(
-            rec,
-            d_logits_t,
-            Mat::rm(&ones, 0, b, 1),
-            None,
-            &store.grads,
-            self.proj_b,
-            1,
-            false,
-        )?;
+        // d_top is the head's input gradient at step T−1 and 0 elsewhere
         let d_top = ctx.zeros(&[rows, h])?;
-        ops::matmul(
-            rec,
-            Mat::rm(&d_logits, 0, b, k),
-            Mat::rm(&store.params, self.proj_w, k, h),
-            None,
-            &d_top,
-            (t - 1) * h,
-            t * h,
-            false,
-        )?;
+        let target = Target {
+            tensor: &d_top,
+            offset: (t - 1) * h,
+            row_stride: t * h,
+            col_stride: 1,
+        };
+        self.proj
+            .backward(rec, store, last, &d_logits, Some(target))?;
         self.stack
             .backward(rec, store, &tape, &d_top, None, false)?;
         Ok(())

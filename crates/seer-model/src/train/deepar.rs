@@ -12,6 +12,7 @@ use crate::ModelError;
 use crate::config::ModelConfig;
 use crate::layers::Cell;
 use crate::prepare::{History, time_features};
+use crate::train::head::{Head, Target};
 use crate::train::params::ParamStore;
 use crate::train::stack::TrainStack;
 use crate::train::{Batch, SplitMix, Task, TrainOptions};
@@ -26,8 +27,7 @@ struct Prepared {
 pub(crate) struct DeepArTask {
     config: ModelConfig,
     stack: TrainStack,
-    proj_w: usize,
-    proj_b: usize,
+    proj: Head,
     embedding: Option<usize>,
     distribution: Distribution,
     series: Vec<Prepared>,
@@ -71,8 +71,7 @@ impl DeepArTask {
         Ok(DeepArTask {
             config: config.clone(),
             stack,
-            proj_w: store.offset("proj.weight")?,
-            proj_b: store.offset("proj.bias")?,
+            proj: Head::new(store, "proj")?,
             embedding: if config.embedding_dim > 0 {
                 Some(store.offset("embedding.weight")?)
             } else {
@@ -223,17 +222,9 @@ impl Task for DeepArTask {
             .stack
             .forward(rec, store, &x, batch.series, self.window, None)?;
         let top = tape.top();
-        let raw = ctx.zeros(&[rows, raw_params])?;
-        ops::matmul(
-            rec,
-            Mat::rm(top, 0, rows, hidden),
-            Mat::rm(&store.params, self.proj_w, raw_params, hidden).t(),
-            Some((&store.params, self.proj_b)),
-            &raw,
-            0,
-            raw_params,
-            false,
-        )?;
+        let raw = self
+            .proj
+            .forward(rec, store, Mat::rm(top, 0, rows, hidden))?;
         let observed = batch.mask.iter().filter(|m| **m > 0.0).count().max(1);
         let (loss_rows, d_raw) = (ctx.zeros(&[rows])?, ctx.zeros(&[rows, raw_params])?);
         ops::likelihood_loss(
@@ -254,38 +245,19 @@ impl Task for DeepArTask {
         if !train {
             return Ok(());
         }
-        let ones = ctx.upload(&vec![1.0; rows], &[rows, 1])?;
-        let d_raw_t = Mat::rm(&d_raw, 0, rows, raw_params).t();
-        ops::matmul(
-            rec,
-            d_raw_t,
-            Mat::rm(top, 0, rows, hidden),
-            None,
-            &store.grads,
-            self.proj_w,
-            hidden,
-            false,
-        )?;
-        ops::matmul(
-            rec,
-            d_raw_t,
-            Mat::rm(&ones, 0, rows, 1),
-            None,
-            &store.grads,
-            self.proj_b,
-            1,
-            false,
-        )?;
         let d_top = ctx.zeros(&[rows, hidden])?;
-        ops::matmul(
+        let target = Target {
+            tensor: &d_top,
+            offset: 0,
+            row_stride: hidden,
+            col_stride: 1,
+        };
+        self.proj.backward(
             rec,
-            Mat::rm(&d_raw, 0, rows, raw_params),
-            Mat::rm(&store.params, self.proj_w, raw_params, hidden),
-            None,
-            &d_top,
-            0,
-            hidden,
-            false,
+            store,
+            Mat::rm(top, 0, rows, hidden),
+            &d_raw,
+            Some(target),
         )?;
         let grads = self
             .stack

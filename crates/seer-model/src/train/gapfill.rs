@@ -12,6 +12,7 @@ use crate::ModelError;
 use crate::config::ModelConfig;
 use crate::layers::Cell;
 use crate::prepare::History;
+use crate::train::head::{Head, Target};
 use crate::train::params::ParamStore;
 use crate::train::stack::TrainStack;
 use crate::train::{Batch, SplitMix, Task, TrainOptions};
@@ -21,8 +22,7 @@ const MASK_RATE: f64 = 0.15;
 
 pub(crate) struct GapFillTask {
     stack: TrainStack,
-    proj_w: usize,
-    proj_b: usize,
+    proj: Head,
     /// Series with at least `window` points.
     series: Vec<Vec<f64>>,
     window: usize,
@@ -52,8 +52,7 @@ impl GapFillTask {
         stack.truncate = opts.truncate;
         Ok(GapFillTask {
             stack,
-            proj_w: store.offset("proj.weight")?,
-            proj_b: store.offset("proj.bias")?,
+            proj: Head::new(store, "proj")?,
             series,
             window,
         })
@@ -148,17 +147,9 @@ impl Task for GapFillTask {
             .stack
             .forward(rec, store, &x, batch.series, self.window, None)?;
         let top = tape.top();
-        let raw = ctx.zeros(&[rows, 1])?;
-        ops::matmul(
-            rec,
-            Mat::rm(top, 0, rows, width),
-            Mat::rm(&store.params, self.proj_w, 1, width).t(),
-            Some((&store.params, self.proj_b)),
-            &raw,
-            0,
-            1,
-            false,
-        )?;
+        let raw = self
+            .proj
+            .forward(rec, store, Mat::rm(top, 0, rows, width))?;
         let hidden = batch.mask.iter().filter(|m| **m > 0.0).count().max(1);
         let (loss_rows, d_raw) = (ctx.zeros(&[rows])?, ctx.zeros(&[rows])?);
         ops::mse_loss(
@@ -177,39 +168,19 @@ impl Task for GapFillTask {
         if !train {
             return Ok(());
         }
-        // dW = d_rawᵀ · top, db = d_rawᵀ · 1, d_top = d_raw · W
-        let d_raw_t = Mat::rm(&d_raw, 0, rows, 1).t();
-        ops::matmul(
-            rec,
-            d_raw_t,
-            Mat::rm(top, 0, rows, width),
-            None,
-            &store.grads,
-            self.proj_w,
-            width,
-            false,
-        )?;
-        let ones = ctx.upload(&vec![1.0; rows], &[rows, 1])?;
-        ops::matmul(
-            rec,
-            d_raw_t,
-            Mat::rm(&ones, 0, rows, 1),
-            None,
-            &store.grads,
-            self.proj_b,
-            1,
-            false,
-        )?;
         let d_top = ctx.zeros(&[rows, width])?;
-        ops::matmul(
+        let target = Target {
+            tensor: &d_top,
+            offset: 0,
+            row_stride: width,
+            col_stride: 1,
+        };
+        self.proj.backward(
             rec,
-            Mat::rm(&d_raw, 0, rows, 1),
-            Mat::rm(&store.params, self.proj_w, 1, width),
-            None,
-            &d_top,
-            0,
-            width,
-            false,
+            store,
+            Mat::rm(top, 0, rows, width),
+            &d_raw,
+            Some(target),
         )?;
         self.stack
             .backward(rec, store, &tape, &d_top, None, false)?;

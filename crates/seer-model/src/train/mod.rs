@@ -6,6 +6,7 @@
 mod classifier;
 mod deepar;
 mod gapfill;
+mod head;
 pub mod params;
 mod quantile;
 pub mod stack;

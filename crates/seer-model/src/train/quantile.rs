@@ -11,6 +11,7 @@ use crate::ModelError;
 use crate::config::{ModelConfig, ModelKind};
 use crate::layers::Cell;
 use crate::prepare::{History, time_features};
+use crate::train::head::{Head, Target};
 use crate::train::params::ParamStore;
 use crate::train::stack::TrainStack;
 use crate::train::{Batch, SplitMix, Task, TrainOptions};
@@ -25,8 +26,7 @@ pub(crate) struct QuantileTask {
     config: ModelConfig,
     encoder: TrainStack,
     decoder: Option<TrainStack>,
-    proj_w: usize,
-    proj_b: usize,
+    proj: Head,
     series: Vec<Prepared>,
 }
 
@@ -83,8 +83,7 @@ impl QuantileTask {
             config: config.clone(),
             encoder,
             decoder,
-            proj_w: store.offset("proj.weight")?,
-            proj_b: store.offset("proj.bias")?,
+            proj: Head::new(store, "proj")?,
             series,
         })
     }
@@ -258,17 +257,9 @@ impl Task for QuantileTask {
         };
         let top = dec_tape.as_ref().unwrap_or(&enc_tape).top();
         let rows = batch.rows;
-        let raw = ctx.zeros(&[rows, q])?;
-        ops::matmul(
-            rec,
-            Mat::rm(top, 0, rows, hidden),
-            Mat::rm(&store.params, self.proj_w, q, hidden).t(),
-            Some((&store.params, self.proj_b)),
-            &raw,
-            0,
-            q,
-            false,
-        )?;
+        let raw = self
+            .proj
+            .forward(rec, store, Mat::rm(top, 0, rows, hidden))?;
         let observed = batch.mask.iter().filter(|m| **m > 0.0).count().max(1);
         let levels: Vec<f32> = c.quantiles.iter().map(|&l| l as f32).collect();
         let (loss_rows, d_raw) = (ctx.zeros(&[rows])?, ctx.zeros(&[rows, q])?);
@@ -290,38 +281,19 @@ impl Task for QuantileTask {
         if !train {
             return Ok(());
         }
-        let ones = ctx.upload(&vec![1.0; rows], &[rows, 1])?;
-        let d_raw_t = Mat::rm(&d_raw, 0, rows, q).t();
-        ops::matmul(
-            rec,
-            d_raw_t,
-            Mat::rm(top, 0, rows, hidden),
-            None,
-            &store.grads,
-            self.proj_w,
-            hidden,
-            false,
-        )?;
-        ops::matmul(
-            rec,
-            d_raw_t,
-            Mat::rm(&ones, 0, rows, 1),
-            None,
-            &store.grads,
-            self.proj_b,
-            1,
-            false,
-        )?;
         let d_top = ctx.zeros(&[rows, hidden])?;
-        ops::matmul(
+        let target = Target {
+            tensor: &d_top,
+            offset: 0,
+            row_stride: hidden,
+            col_stride: 1,
+        };
+        self.proj.backward(
             rec,
-            Mat::rm(&d_raw, 0, rows, q),
-            Mat::rm(&store.params, self.proj_w, q, hidden),
-            None,
-            &d_top,
-            0,
-            hidden,
-            false,
+            store,
+            Mat::rm(top, 0, rows, hidden),
+            &d_raw,
+            Some(target),
         )?;
         match (&self.decoder, &dec_tape) {
             (Some(dec), Some(tape)) => {

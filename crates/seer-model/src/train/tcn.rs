@@ -7,12 +7,13 @@
 
 use seer_core::scaling::mean_scale;
 use seer_core::series::impute_locf;
-use seer_gpu::ops::{self, Activation, Conv1dSpec, GemmSpec, Mat};
+use seer_gpu::ops::{self, Conv1dSpec, Mat};
 use seer_gpu::{GpuContext, Recorder, Tensor};
 
 use crate::ModelError;
 use crate::config::ModelConfig;
 use crate::prepare::History;
+use crate::train::head::{Head, Target};
 use crate::train::params::{ParamStore, Slot};
 use crate::train::{Batch, SplitMix, Task, TrainOptions};
 
@@ -61,8 +62,7 @@ struct BlockTape {
 pub(crate) struct TcnTask {
     config: ModelConfig,
     blocks: Vec<BlockParams>,
-    head_w: usize,
-    head_b: usize,
+    head: Head,
     series: Vec<Prepared>,
 }
 
@@ -116,8 +116,7 @@ impl TcnTask {
         Ok(TcnTask {
             config: config.clone(),
             blocks,
-            head_w: store.offset("head.weight")?,
-            head_b: store.offset("head.bias")?,
+            head: Head::new(store, "head")?,
             series,
         })
     }
@@ -320,7 +319,6 @@ impl Task for TcnTask {
         let tapes = self.forward(rec, store, &x, bsz)?;
         let top = &tapes.last().expect("a tcn has at least one block").out;
         // head: raw [B, H·Q] = top[b, :, T−1] · Wᵀ + bias
-        let raw = ctx.zeros(&[bsz, outputs])?;
         let last_step = Mat {
             tensor: top,
             offset: steps - 1,
@@ -329,16 +327,7 @@ impl Task for TcnTask {
             row_stride: co * steps,
             col_stride: steps,
         };
-        ops::matmul(
-            rec,
-            last_step,
-            Mat::rm(&store.params, self.head_w, outputs, co).t(),
-            Some((&store.params, self.head_b)),
-            &raw,
-            0,
-            outputs,
-            false,
-        )?;
+        let raw = self.head.forward(rec, store, last_step)?;
         let rows = bsz * horizon;
         let observed = batch.mask.iter().filter(|m| **m > 0.0).count().max(1);
         let levels: Vec<f32> = c.quantiles.iter().map(|&l| l as f32).collect();
@@ -361,49 +350,16 @@ impl Task for TcnTask {
         if !train {
             return Ok(());
         }
-        // head gradients: dW [H·Q, Co] = d_rawᵀ · top[:, :, T−1], db = d_rawᵀ · 1
-        let d_raw_t = Mat::rm(&d_raw, 0, bsz, outputs).t();
-        ops::matmul(
-            rec,
-            d_raw_t,
-            last_step,
-            None,
-            &store.grads,
-            self.head_w,
-            co,
-            false,
-        )?;
-        let ones = ctx.upload(&vec![1.0; bsz], &[bsz, 1])?;
-        ops::matmul(
-            rec,
-            d_raw_t,
-            Mat::rm(&ones, 0, bsz, 1),
-            None,
-            &store.grads,
-            self.head_b,
-            1,
-            false,
-        )?;
         // the head's input gradient goes into time step T−1 of the top block's output gradient
         let mut d_out = ctx.zeros(&[bsz, co, steps])?;
-        let spec = GemmSpec {
-            m: bsz,
-            n: co,
-            k: outputs,
-            a_row_stride: outputs,
-            a_col_stride: 1,
-            b_row_stride: co,
-            b_col_stride: 1,
-            c_row_stride: co * steps,
-            c_offset: steps - 1,
-            activation: Activation::Identity,
-            accumulate: false,
-            a_offset: 0,
-            b_offset: self.head_w,
-            bias_offset: 0,
-            c_col_stride: steps,
+        let target = Target {
+            tensor: &d_out,
+            offset: steps - 1,
+            row_stride: co * steps,
+            col_stride: steps,
         };
-        ops::gemm(rec, &spec, &d_raw, &store.params, None, &d_out)?;
+        self.head
+            .backward(rec, store, last_step, &d_raw, Some(target))?;
         for (i, (b, tape)) in self.blocks.iter().zip(&tapes).enumerate().rev() {
             let spec = self.spec(b, bsz);
             let n = bsz * b.out_channels * steps;
