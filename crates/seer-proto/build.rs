@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "seer/v1/observation.proto",
         "seer/v1/forecast.proto",
         "seer/v1/engine.proto",
+        "seer/v1/gateway.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());

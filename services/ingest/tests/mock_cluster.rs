@@ -413,7 +413,11 @@ async fn an_engine_restart_mid_stream_loses_nothing() {
         }
     }
     p.flush(Duration::from_secs(5)).unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // wait (bounded) until the ingest has tried the dead engine: a loaded machine is slow
+    let start = Instant::now();
+    while metrics.engine_retries.get() == 0 && start.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         metrics.engine_retries.get() > 0,
         "calls to the dead engine are retried"

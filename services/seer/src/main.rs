@@ -1,8 +1,10 @@
 //! `seer`: one binary, one subcommand per job.
 
 mod bench;
+mod bench_pipeline;
 mod eval;
 mod eval_other;
+mod gateway_cmd;
 mod info;
 mod init;
 mod predict;
@@ -49,6 +51,8 @@ enum Command {
     Engine(services::EngineArgs),
     /// The Kafka ingest alone
     Ingest(services::IngestArgs),
+    /// The public gRPC API alone: seer.v1.Forecasts and seer.v1.Models
+    Gateway(gateway_cmd::GatewayArgs),
     /// Produce a long-format CSV onto the observations topic
     Replay(services::ReplayArgs),
     /// Train a model on a long-format CSV and write a checkpoint
@@ -97,6 +101,8 @@ enum BenchCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// End-to-end events/s and latency: raw consume vs ingest → engine → Kafka (embedded broker)
+    Pipeline(bench_pipeline::PipelineArgs),
 }
 
 /// An error that is the user's input's fault (exit 2) rather than seer's or the machine's.
@@ -159,6 +165,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(&args),
         Command::Engine(args) => services::engine(&args),
         Command::Ingest(args) => services::ingest(&args),
+        Command::Gateway(args) => gateway_cmd::run(&args),
         Command::Replay(args) => services::replay(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Bench {
@@ -179,6 +186,9 @@ fn main() -> ExitCode {
                     out,
                 },
         } => bench::run_train(json, full, steps, out.as_deref()),
+        Command::Bench {
+            command: BenchCommand::Pipeline(args),
+        } => bench_pipeline::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

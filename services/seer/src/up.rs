@@ -53,6 +53,9 @@ pub struct UpArgs {
     /// Prometheus metrics, /healthz and /readyz
     #[arg(long, default_value = "127.0.0.1:9464")]
     pub metrics_listen: SocketAddr,
+    /// The public gRPC gateway (seer.v1.Forecasts, seer.v1.Models); port 0 picks a free one
+    #[arg(long, default_value = "127.0.0.1:50052")]
+    pub gateway_listen: SocketAddr,
     #[arg(long, default_value = "seer.observations")]
     pub observations_topic: String,
     #[arg(long, default_value = "seer.forecasts")]
@@ -336,6 +339,29 @@ async fn up(a: &UpArgs) -> anyhow::Result<()> {
         ready.clone(),
         shutdown.clone(),
     ));
+    // the gateway: its own view of the forecasts topic, Forecast → this engine, Ingest → Kafka
+    let gateway_listener = match tokio::net::TcpListener::bind(a.gateway_listen).await {
+        Ok(l) => l,
+        Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+    };
+    let gateway_addr = gateway_listener.local_addr()?;
+    let gateway = seer_gateway::Gateway::start(
+        seer_gateway::GatewayConfig {
+            brokers: brokers.clone(),
+            forecasts_topic: a.forecasts_topic.clone(),
+            observations_topic: a.observations_topic.clone(),
+            engine: format!("http://{engine_addr}"),
+            history_freq: FREQ,
+            ..Default::default()
+        },
+        &registry,
+        shutdown.clone(),
+    )?;
+    // readiness of `seer up` is the ingest's; the gateway's health is on its own gRPC port
+    let gateway = tokio::spawn(gateway.serve(gateway_listener, Readiness::default()));
+    eprintln!(
+        "seer up: gateway at {gateway_addr} (grpcurl -plaintext {gateway_addr} list seer.v1.Forecasts)"
+    );
     let producer = {
         let (b, t, s, r, stop) = (
             brokers.clone(),
@@ -423,6 +449,7 @@ async fn up(a: &UpArgs) -> anyhow::Result<()> {
     let _ = producer.await;
     ingest.await?.context("ingest")?;
     engine.await?.context("engine")?;
+    gateway.await?.context("gateway")?;
     println!("seer up: stopped after {forecasts} forecasts");
     Ok(())
 }
