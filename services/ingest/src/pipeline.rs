@@ -151,6 +151,13 @@ pub async fn run(
     };
     let in_flight = Arc::new(tokio::sync::Semaphore::new(state.config.max_in_flight));
     let mut lag_tick = tokio::time::interval(Duration::from_secs(2));
+    let positions: Arc<std::sync::Mutex<Vec<(i32, i64)>>> = Arc::default();
+    spawn_lag_reporter(
+        &state.config,
+        state.metrics.clone(),
+        positions.clone(),
+        shutdown.clone(),
+    );
     ready.set(true);
     loop {
         let deadline = state.due.next_deadline();
@@ -170,7 +177,7 @@ pub async fn run(
             },
             Some(ev) = events.recv() => state.handle(ev, &consumer).await,
             _ = sleep_until(deadline), if deadline.is_some() => {}
-            _ = lag_tick.tick() => state.update_lag(&consumer),
+            _ = lag_tick.tick() => state.share_positions(&consumer, &positions),
         }
         // drain whatever else is ready before dispatching, so batches fill
         while let Ok(ev) = events.try_recv() {
@@ -210,7 +217,7 @@ impl State {
             _ => Vec::new(),
         };
         self.on_event(ev);
-        if !assigned.is_empty() && self.config.rebuild_messages > 0 {
+        if !assigned.is_empty() {
             self.rebuild(consumer, &assigned).await;
         }
     }
@@ -228,21 +235,31 @@ impl State {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "committed offsets unknown; windows start empty (flagged partial)");
+                for &p in parts {
+                    self.store.mark_partition_rebuilt(p);
+                }
                 return;
             }
         };
         let mut ranges = Vec::new();
         for e in committed.elements() {
+            // no committed offset: this group reads the partition from its start and misses
+            // nothing, so its windows are not partial
             let Offset::Offset(end) = e.offset() else {
                 continue;
             };
-            let Ok((low, _)) =
-                consumer.fetch_watermarks(&topic, e.partition(), Duration::from_secs(5))
-            else {
+            let low = consumer
+                .fetch_watermarks(&topic, e.partition(), Duration::from_secs(5))
+                .map(|(low, _)| low)
+                .unwrap_or(0);
+            if end <= low {
                 continue;
-            };
+            }
+            // history before the committed offset exists: until a window holds the points the
+            // model reads, its forecasts say partial_window
+            self.store.mark_partition_rebuilt(e.partition());
             let start = low.max(end - self.config.rebuild_messages);
-            if start < end {
+            if start < end && self.config.rebuild_messages > 0 {
                 ranges.push((e.partition(), start, end));
             }
         }
@@ -394,9 +411,6 @@ impl State {
                     .inc_by(parts.len() as u64);
                 for p in parts {
                     self.assigned.insert(p);
-                    // windows of a newly owned partition start empty: forecasts say so
-                    // (partial_window) until the window holds the points the model reads
-                    self.store.mark_partition_rebuilt(p);
                 }
             }
             Event::Revoked(parts) => {
@@ -503,24 +517,60 @@ impl State {
         }
     }
 
-    fn update_lag(&self, consumer: &StreamConsumer<RebalanceContext>) {
+    /// Positions are local to the consumer (no broker round trip); the lag reporter pairs them
+    /// with watermarks on its own connection.
+    fn share_positions(
+        &self,
+        consumer: &StreamConsumer<RebalanceContext>,
+        shared: &std::sync::Mutex<Vec<(i32, i64)>>,
+    ) {
         let Ok(positions) = consumer.position() else {
             return;
         };
-        for e in positions.elements() {
-            let Offset::Offset(pos) = e.offset() else {
-                continue;
-            };
-            if let Ok((_, high)) =
-                consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_millis(200))
-            {
-                self.metrics
-                    .consumer_lag
-                    .with_label_values(&[&e.partition().to_string()])
-                    .set((high - pos).max(0));
-            }
+        let list = positions
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(pos) => Some((e.partition(), pos)),
+                _ => None,
+            })
+            .collect();
+        if let Ok(mut g) = shared.lock() {
+            *g = list;
         }
     }
+}
+
+/// Reports consumer lag from a thread with its own client: watermark queries on the main
+/// consumer's connection would queue behind its long-polling fetch and stall the loop.
+fn spawn_lag_reporter(
+    config: &IngestConfig,
+    metrics: IngestMetrics,
+    positions: Arc<std::sync::Mutex<Vec<(i32, i64)>>>,
+    shutdown: CancellationToken,
+) {
+    let client: Result<BaseConsumer, _> = kafka_config(config)
+        .set("group.id", format!("seer-lag-{}", std::process::id()))
+        .create();
+    let Ok(client) = client else {
+        tracing::warn!("no lag reporter: cannot create its client");
+        return;
+    };
+    let topic = config.observations_topic.clone();
+    std::thread::spawn(move || {
+        while !shutdown.is_cancelled() {
+            let list = positions.lock().map(|g| g.clone()).unwrap_or_default();
+            for (p, pos) in list {
+                if let Ok((_, high)) = client.fetch_watermarks(&topic, p, Duration::from_secs(2)) {
+                    metrics
+                        .consumer_lag
+                        .with_label_values(&[&p.to_string()])
+                        .set((high - pos).max(0));
+                }
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    });
 }
 
 /// Reads [start, end) of each partition with a group-less consumer; returns the decodable, finite

@@ -315,6 +315,11 @@ async fn every_series_is_forecast_and_poison_goes_to_the_dead_letter_topic() {
     let fc = collector(&cluster.bootstrap, "fc");
     let (latest, count) = await_forecasts(&fc, &want, Duration::from_secs(30));
     check(&latest, &want);
+    // a fresh group reads every partition from its start: nothing was missed, nothing is partial
+    assert!(
+        latest.values().all(|f| !f.partial_window),
+        "fresh windows are not flagged partial"
+    );
     assert!(
         (10..=310).contains(&count),
         "one forecast per due series per batch, got {count}"
