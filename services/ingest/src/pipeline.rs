@@ -109,7 +109,16 @@ pub async fn run(
         ));
     }
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let consumer: StreamConsumer<RebalanceContext> = kafka_config(&config)
+    let mut consumer_config = kafka_config(&config);
+    // librdkafka's defaults are tuned for throughput of idle-tolerant consumers: a full prefetch
+    // queue pauses fetching for 1 s and an empty fetch waits 500 ms, both straight into latency
+    consumer_config
+        .set("fetch.queue.backoff.ms", "10")
+        .set("fetch.wait.max.ms", "20");
+    for (k, v) in &config.kafka {
+        consumer_config.set(k, v);
+    }
+    let consumer: StreamConsumer<RebalanceContext> = consumer_config
         .set("group.id", &config.group_id)
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "200")

@@ -1,5 +1,5 @@
-//! `seer bench pipeline`: end-to-end throughput and latency of ingest → engine → Kafka on one
-//! embedded broker (librdkafka's MockCluster), in one run:
+//! `seer bench pipeline`: end-to-end throughput and latency of ingest → engine → Kafka, in one
+//! run on one broker:
 //!
 //! 1. raw: N observations are produced once; a plain consumer reads them all (no processing).
 //! 2. pipeline, per model (seasonal naive; a small LSTM with random weights): a fresh ingest group
@@ -10,6 +10,9 @@
 //!    read back from Kafka (exact), beside the ingest's own histogram (consume → delivered,
 //!    bucket upper bounds only).
 //!
+//! The broker is librdkafka's in-process MockCluster unless --brokers names a real one (tansu,
+//! Kafka); topics are created per run as `bench-PID.*`.
+//!
 //! Throughput clocks start at the first message read (the raw consumers) or placed in a window
 //! (the ingest): group joins and the mock broker's ~0.5 s before a new consumer's first fetch
 //! answers are not counted.
@@ -17,7 +20,9 @@
 //! The mock broker holds a fetch that finds no data for the whole `fetch.wait.max.ms` (librdkafka
 //! `rdkafka_mock_handlers.c`) instead of answering when data arrives as Kafka does; with the
 //! default 500 ms every caught-up consumer would add up to that much latency, so the ingest and
-//! the forecast reader here fetch with `--fetch-wait-ms`.
+//! the forecast reader here fetch with `--fetch-wait-ms`. librdkafka's `fetch.queue.backoff.ms`
+//! (1000 ms) stops a consumer whose prefetch queue is full for a whole second, which idles a
+//! catching-up ingest; the ingest and the raw consumers get `--fetch-queue-backoff-ms`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -99,15 +104,19 @@ pub struct PipelineArgs {
     /// Ingest: Engine.Forecast batches in flight
     #[arg(long, default_value_t = 4)]
     pub max_in_flight: usize,
-    /// fetch.wait.max.ms of the ingest's consumer (the mock broker waits this long on an empty
+    /// fetch.wait.max.ms of the ingest's and the raw consumers (the mock broker waits this long on an empty
     /// fetch even when data arrives meanwhile)
     #[arg(long, default_value_t = 5)]
     pub fetch_wait_ms: u64,
-    /// fetch.queue.backoff.ms of the ingest's consumer: how long librdkafka stops fetching a
+    /// fetch.queue.backoff.ms of the ingest's and the raw consumers: how long librdkafka stops fetching a
     /// partition whose local queue is over queued.min.messages (librdkafka's default, 1000,
     /// stalls a catching-up ingest for ~1 s at a time)
     #[arg(long, default_value_t = 10)]
     pub fetch_queue_backoff_ms: u64,
+    /// Use this Kafka-protocol broker instead of the embedded one (topics are created, named
+    /// bench-PID.*)
+    #[arg(long)]
+    pub brokers: Option<String>,
     /// Repetitions of the raw and pipeline throughput runs (fresh consumers each time); the
     /// median is reported
     #[arg(long, default_value_t = 3)]
@@ -231,11 +240,13 @@ fn produce(
     Ok((sent, start.elapsed().as_secs_f64()))
 }
 
-fn raw_config(brokers: &str, group: &str, fetch_wait_ms: u64) -> ClientConfig {
+/// The raw consumers fetch with the ingest's settings (`Setup::fetch_settings`).
+fn raw_config(brokers: &str, group: &str, fetch: &[(String, String)]) -> ClientConfig {
     let mut c = ClientConfig::new();
+    for (k, v) in fetch {
+        c.set(k, v);
+    }
     c.set("bootstrap.servers", brokers)
-        .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
-        .set("fetch.error.backoff.ms", "5")
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false");
@@ -258,12 +269,12 @@ fn raw_base(
     brokers: &str,
     topic: &str,
     n: usize,
-    fetch_wait_ms: u64,
+    fetch: &[(String, String)],
 ) -> anyhow::Result<(f64, f64)> {
     let consumer: BaseConsumer = raw_config(
         brokers,
         &format!("seer-bench-raw-base-{}", std::process::id()),
-        fetch_wait_ms,
+        fetch,
     )
     .create()?;
     assign_all(&consumer, topic)?;
@@ -296,12 +307,12 @@ async fn raw_stream(
     brokers: &str,
     topic: &str,
     n: usize,
-    fetch_wait_ms: u64,
+    fetch: &[(String, String)],
 ) -> anyhow::Result<f64> {
     let consumer: StreamConsumer = raw_config(
         brokers,
         &format!("seer-bench-raw-stream-{}", std::process::id()),
-        fetch_wait_ms,
+        fetch,
     )
     .create()?;
     assign_all(&consumer, topic)?;
@@ -335,6 +346,7 @@ struct View {
 struct ViewResult {
     done_at: Option<Instant>,
     forecasts: u64,
+    forecast_bytes: u64,
     series_done: usize,
     /// Per event of the live rounds: send → first covering forecast read, in ms.
     latencies_ms: Vec<f64>,
@@ -362,6 +374,7 @@ fn run_view(v: View) -> anyhow::Result<ViewResult> {
     let mut result = ViewResult {
         done_at: None,
         forecasts: 0,
+        forecast_bytes: 0,
         series_done: 0,
         latencies_ms: Vec::new(),
     };
@@ -380,6 +393,7 @@ fn run_view(v: View) -> anyhow::Result<ViewResult> {
             continue;
         };
         result.forecasts += 1;
+        result.forecast_bytes += m.payload().map_or(0, |p| p.len() as u64);
         let (Some(&s), Some(latest)) = (v.index.get(&f.series_id), f.latest_observation) else {
             continue;
         };
@@ -549,17 +563,38 @@ struct Setup<'a> {
     brokers: String,
     models_dir: Option<PathBuf>,
     args: &'a PipelineArgs,
+    /// Prefix of this run's topics.
+    ns: String,
 }
 
 impl Setup<'_> {
+    fn topic(&self, name: &str) -> String {
+        format!("{}.{name}", self.ns)
+    }
+
+    /// Consumer settings of the ingest and the raw consumers alike.
+    fn fetch_settings(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "fetch.wait.max.ms".into(),
+                self.args.fetch_wait_ms.to_string(),
+            ),
+            ("fetch.error.backoff.ms".into(), "5".into()),
+            (
+                "fetch.queue.backoff.ms".into(),
+                self.args.fetch_queue_backoff_ms.to_string(),
+            ),
+        ]
+    }
+
     fn ingest_config(&self, model: Model, tag: &str, observations: &str) -> IngestConfig {
         let a = self.args;
         IngestConfig {
             brokers: self.brokers.clone(),
             group_id: format!("seer-bench-{tag}-{}", std::process::id()),
             observations_topic: observations.into(),
-            forecasts_topic: format!("bench.forecasts.{tag}"),
-            dlq_topic: "bench.dlq".into(),
+            forecasts_topic: self.topic(&format!("forecasts.{tag}")),
+            dlq_topic: self.topic("dlq"),
             model: model.engine_name().into(),
             window: a.window,
             policy: BatchPolicy {
@@ -569,14 +604,7 @@ impl Setup<'_> {
             },
             max_in_flight: a.max_in_flight,
             horizon: HORIZON,
-            kafka: vec![
-                ("fetch.wait.max.ms".into(), a.fetch_wait_ms.to_string()),
-                ("fetch.error.backoff.ms".into(), "5".into()),
-                (
-                    "fetch.queue.backoff.ms".into(),
-                    a.fetch_queue_backoff_ms.to_string(),
-                ),
-            ],
+            kafka: self.fetch_settings(),
             ..Default::default()
         }
     }
@@ -699,7 +727,7 @@ async fn throughput(
 ) -> anyhow::Result<Value> {
     let n = rounds * data.ids.len();
     let tag = format!("{}-tput{rep}", model.engine_name());
-    let config = setup.ingest_config(model, &tag, "bench.observations");
+    let config = setup.ingest_config(model, &tag, &setup.topic("observations"));
     let stack = setup.start(model, config.clone()).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let view = tokio::task::spawn_blocking({
@@ -766,6 +794,7 @@ async fn throughput(
         "total_seconds": total,
         "cpu_cores_busy": cpu / total,
         "forecasts_read": view.forecasts,
+        "forecast_payload_bytes_mean": view.forecast_bytes as f64 / view.forecasts.max(1) as f64,
         "ingest": figures,
         "latency_histogram": {
             "what": "ingest seer_ingest_forecast_latency_seconds: first consume of a series' pending points → its forecast delivered; bucket upper bounds",
@@ -786,7 +815,7 @@ async fn latency(
     live_rounds: usize,
 ) -> anyhow::Result<Value> {
     let tag = format!("{}-live", model.engine_name());
-    let observations = format!("bench.observations.{tag}");
+    let observations = setup.topic(&format!("observations.{tag}"));
     let config = setup.ingest_config(model, &tag, &observations);
     let stack = setup.start(model, config.clone()).await?;
     let wait_assigned = Instant::now();
@@ -955,6 +984,26 @@ fn process_cpu_seconds() -> f64 {
         / 1e9
 }
 
+/// Creates the topics on an external broker.
+async fn create_topics(brokers: &str, topics: &[(String, i32)]) -> anyhow::Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()?;
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics(&new, &opts).await? {
+        if let Err((topic, code)) = result {
+            anyhow::bail!("creating topic {topic}: {code}");
+        }
+    }
+    Ok(())
+}
+
 /// /proc/loadavg: other work on the machine skews every figure here.
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg").unwrap_or_default()
@@ -978,21 +1027,45 @@ async fn bench(a: &PipelineArgs, rounds: usize) -> anyhow::Result<()> {
     let n = rounds * series;
     let live_rounds = ((rate * a.latency_secs) as usize).div_ceil(series).max(1);
     let data = Arc::new(Data::new(series, rounds.max(WARM_ROUNDS + live_rounds))?);
-    let mock = rdkafka::mocking::MockCluster::new(1)
-        .context("starting the embedded Kafka-protocol broker")?;
-    mock.create_topic("bench.observations", PARTITIONS, 1)?;
-    mock.create_topic("bench.dlq", 1, 1)?;
+    // topic names unique to this run, so an external broker can be reused
+    let ns = format!("bench-{}", std::process::id());
+    let mut topics = vec![
+        (format!("{ns}.observations"), PARTITIONS),
+        (format!("{ns}.dlq"), 1),
+    ];
     for m in &models {
         let name = m.engine_name();
         for rep in 0..a.reps {
-            mock.create_topic(&format!("bench.forecasts.{name}-tput{rep}"), PARTITIONS, 1)?;
+            topics.push((format!("{ns}.forecasts.{name}-tput{rep}"), PARTITIONS));
         }
-        mock.create_topic(&format!("bench.forecasts.{name}-live"), PARTITIONS, 1)?;
-        mock.create_topic(&format!("bench.observations.{name}-live"), PARTITIONS, 1)?;
+        topics.push((format!("{ns}.forecasts.{name}-live"), PARTITIONS));
+        topics.push((format!("{ns}.observations.{name}-live"), PARTITIONS));
     }
-    let brokers = mock.bootstrap_servers();
+    let mut mock = None;
+    let brokers = match &a.brokers {
+        Some(b) => {
+            create_topics(b, &topics)
+                .await
+                .with_context(|| format!("creating the benchmark's topics on {b}"))?;
+            b.clone()
+        }
+        None => {
+            let m = rdkafka::mocking::MockCluster::new(1)
+                .context("starting the embedded Kafka-protocol broker")?;
+            for (t, p) in &topics {
+                m.create_topic(t, *p, 1)?;
+            }
+            let b = m.bootstrap_servers();
+            mock = Some(m);
+            b
+        }
+    };
+    let broker = match &a.brokers {
+        Some(b) => format!("external Kafka-protocol broker at {b}"),
+        None => "embedded librdkafka MockCluster, 1 broker, in process".to_owned(),
+    };
     eprintln!(
-        "seer bench pipeline: adapter {} ({}), embedded broker at {brokers}",
+        "seer bench pipeline: adapter {} ({}), {broker}",
         ctx.summary.name, ctx.summary.backend
     );
     let models_dir = std::env::temp_dir().join(format!("seer-bench-models-{}", std::process::id()));
@@ -1004,6 +1077,7 @@ async fn bench(a: &PipelineArgs, rounds: usize) -> anyhow::Result<()> {
         brokers: brokers.clone(),
         models_dir: Some(models_dir.clone()),
         args: a,
+        ns,
     };
     let result = phases(&setup, &models, &data, rounds, rate, live_rounds).await;
     let _ = std::fs::remove_dir_all(&models_dir);
@@ -1016,7 +1090,7 @@ async fn bench(a: &PipelineArgs, rounds: usize) -> anyhow::Result<()> {
         "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
         "loadavg_before": load_before.trim(),
         "loadavg_after": loadavg().trim(),
-        "broker": "embedded librdkafka MockCluster, 1 broker, in process",
+        "broker": broker,
         "events": n,
         "series": series,
         "points_per_series": rounds,
@@ -1064,18 +1138,17 @@ async fn phases(
     let n = rounds * data.ids.len();
     let brokers = setup.brokers.clone();
     eprintln!("  producing {n} observations");
-    let (d, s) = (data.clone(), producer(&brokers, 10)?);
-    let (_, produce_s) = tokio::task::spawn_blocking(move || {
-        produce(&s, "bench.observations", &d, 0, rounds, None, None)
-    })
-    .await??;
+    let observations = setup.topic("observations");
+    let (d, s, t) = (data.clone(), producer(&brokers, 10)?, observations.clone());
+    let (_, produce_s) =
+        tokio::task::spawn_blocking(move || produce(&s, &t, &d, 0, rounds, None, None)).await??;
     // the mock broker keeps about 5 MiB per partition and drops the oldest beyond that
-    let (b, topic) = (brokers.clone(), "bench.observations");
+    let (b, t) = (brokers.clone(), observations.clone());
     let low = tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
         let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &b).create()?;
         let mut low = 0;
         for p in 0..PARTITIONS {
-            low += c.fetch_watermarks(topic, p, Duration::from_secs(5))?.0;
+            low += c.fetch_watermarks(&t, p, Duration::from_secs(5))?.0;
         }
         Ok(low)
     })
@@ -1086,15 +1159,13 @@ async fn phases(
     );
     let reps = setup.args.reps;
     eprintln!("  raw consume ×{reps}");
-    let wait = setup.args.fetch_wait_ms;
+    let fetch = setup.fetch_settings();
     let (mut base, mut stream) = (Vec::new(), Vec::new());
     for _ in 0..reps {
-        let b = brokers.clone();
-        let (secs, cpu) =
-            tokio::task::spawn_blocking(move || raw_base(&b, "bench.observations", n, wait))
-                .await??;
+        let (b, t, f) = (brokers.clone(), observations.clone(), fetch.clone());
+        let (secs, cpu) = tokio::task::spawn_blocking(move || raw_base(&b, &t, n, &f)).await??;
         base.push((n as f64 / secs, cpu));
-        stream.push(n as f64 / raw_stream(&brokers, "bench.observations", n, wait).await?);
+        stream.push(n as f64 / raw_stream(&brokers, &observations, n, &fetch).await?);
     }
     base.sort_by(|a, b| a.0.total_cmp(&b.0));
     stream.sort_by(f64::total_cmp);

@@ -101,7 +101,7 @@ enum BenchCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// End-to-end events/s and latency: raw consume vs ingest → engine → Kafka (embedded broker)
+    /// End-to-end events/s and latency: raw consume vs ingest → engine → Kafka
     Pipeline(bench_pipeline::PipelineArgs),
 }
 

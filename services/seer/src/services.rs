@@ -88,7 +88,7 @@ pub struct IngestArgs {
     #[arg(long, default_value_t = 1024)]
     pub max_batch: usize,
     /// Longest a due series waits for its batch, in milliseconds
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 10)]
     pub max_delay_ms: u64,
     #[arg(long, default_value = "0.0.0.0:9465")]
     pub metrics_listen: SocketAddr,

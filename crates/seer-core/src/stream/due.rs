@@ -38,7 +38,8 @@ impl Default for BatchPolicy {
     fn default() -> Self {
         BatchPolicy {
             max_batch: 1024,
-            max_delay: Duration::from_millis(20),
+            // 10 ms keeps p99 event→forecast under 50 ms at 10k events/s (BENCHMARKS.md)
+            max_delay: Duration::from_millis(10),
             every_points: 1,
         }
     }
