@@ -92,6 +92,21 @@ pub struct IngestArgs {
     pub max_delay_ms: u64,
     #[arg(long, default_value = "0.0.0.0:9465")]
     pub metrics_listen: SocketAddr,
+    /// Extra librdkafka setting for the ingest's clients, e.g. security.protocol=SSL (repeatable)
+    #[arg(long = "kafka", value_name = "KEY=VALUE")]
+    pub kafka: Vec<String>,
+}
+
+fn kafka_settings(items: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    items
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => Err(crate::BadInput(format!("--kafka {kv:?}: expected KEY=VALUE")).into()),
+        })
+        .collect()
 }
 
 pub fn ingest(a: &IngestArgs) -> anyhow::Result<()> {
@@ -120,6 +135,7 @@ pub fn ingest(a: &IngestArgs) -> anyhow::Result<()> {
                 max_delay: Duration::from_millis(a.max_delay_ms),
                 every_points: 1,
             },
+            kafka: kafka_settings(&a.kafka)?,
             ..Default::default()
         };
         seer_ingest::run(config, metrics, ready, shutdown).await?;
