@@ -1,6 +1,7 @@
 //! `seer`: one binary, one subcommand per job.
 
 mod bench;
+mod bench_gateway;
 mod bench_pipeline;
 mod eval;
 mod eval_other;
@@ -103,6 +104,8 @@ enum BenchCommand {
     },
     /// End-to-end events/s and latency: raw consume vs ingest → engine → Kafka
     Pipeline(bench_pipeline::PipelineArgs),
+    /// GetLatest requests/s and latency through the gateway, and its view's memory
+    Gateway(bench_gateway::GatewayBenchArgs),
 }
 
 /// An error that is the user's input's fault (exit 2) rather than seer's or the machine's.
@@ -189,6 +192,9 @@ fn main() -> ExitCode {
         Command::Bench {
             command: BenchCommand::Pipeline(args),
         } => bench_pipeline::run(&args),
+        Command::Bench {
+            command: BenchCommand::Gateway(args),
+        } => bench_gateway::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
