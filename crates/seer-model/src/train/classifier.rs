@@ -16,7 +16,7 @@ use crate::prepare::History;
 use crate::train::head::{Head, Target};
 use crate::train::params::ParamStore;
 use crate::train::stack::TrainStack;
-use crate::train::{Batch, SplitMix, Task, TrainOptions};
+use crate::train::{Batch, SplitMix, Task, TrainOptions, batched};
 
 struct Labelled {
     raw: Vec<f64>,
@@ -128,18 +128,9 @@ impl Task for ClassifierTask {
     }
 
     fn validation(&self, size: usize) -> Vec<Batch> {
-        let mut out = Vec::new();
-        let mut b = Batch::default();
-        for s in 0..self.series.len() {
-            self.push_window(&mut b, s, self.series[s].raw.len());
-            if b.windows == size {
-                out.push(std::mem::take(&mut b));
-            }
-        }
-        if b.windows > 0 {
-            out.push(b);
-        }
-        out
+        batched(size, self.series.len(), |b, s| {
+            self.push_window(b, s, self.series[s].raw.len());
+        })
     }
 
     fn record(

@@ -15,7 +15,7 @@ use crate::prepare::{History, time_features};
 use crate::train::head::{Head, Target};
 use crate::train::params::ParamStore;
 use crate::train::stack::TrainStack;
-use crate::train::{Batch, SplitMix, Task, TrainOptions};
+use crate::train::{Batch, SplitMix, Task, TrainOptions, batched};
 
 struct Prepared {
     start: i64,
@@ -165,22 +165,12 @@ impl Task for DeepArTask {
 
     fn validation(&self, size: usize) -> Vec<Batch> {
         let horizon = self.config.horizon;
-        let mut out = Vec::new();
-        let mut b = Batch::default();
-        for s in 0..self.series.len() {
-            if self.series[s].raw.len() <= 2 * horizon {
-                continue;
-            }
+        batched(size, self.series.len(), |b, s| {
             let end = self.series[s].raw.len();
-            self.push_window(&mut b, s, end, self.config.context_length);
-            if b.windows == size {
-                out.push(std::mem::take(&mut b));
+            if end > 2 * horizon {
+                self.push_window(b, s, end, self.config.context_length);
             }
-        }
-        if b.windows > 0 {
-            out.push(b);
-        }
-        out
+        })
     }
 
     fn record(

@@ -15,7 +15,7 @@ use crate::prepare::History;
 use crate::train::head::{Head, Target};
 use crate::train::params::ParamStore;
 use crate::train::stack::TrainStack;
-use crate::train::{Batch, SplitMix, Task, TrainOptions};
+use crate::train::{Batch, SplitMix, Task, TrainOptions, batched};
 
 /// Share of a window's observed points hidden from the network.
 const MASK_RATE: f64 = 0.15;
@@ -116,21 +116,12 @@ impl Task for GapFillTask {
     }
 
     fn validation(&self, size: usize) -> Vec<Batch> {
-        let mut out = Vec::new();
-        let mut b = Batch::default();
-        for s in 0..self.series.len() {
+        batched(size, self.series.len(), |b, s| {
             // the same mask every epoch: a generator keyed by the series' position
             let mut rng = SplitMix(0x6A09_E667_F3BC_C908 ^ s as u64);
             let start = self.series[s].len() - self.window;
-            self.push_window(&mut b, s, start, &mut rng);
-            if b.windows == size {
-                out.push(std::mem::take(&mut b));
-            }
-        }
-        if b.windows > 0 {
-            out.push(b);
-        }
-        out
+            self.push_window(b, s, start, &mut rng);
+        })
     }
 
     fn record(

@@ -103,6 +103,27 @@ pub(crate) struct Batch {
     pub windows: usize,
 }
 
+/// Validation batches: `push` appends series `s`'s window (or skips it); a batch closes every
+/// `size` windows.
+pub(crate) fn batched(
+    size: usize,
+    series: usize,
+    mut push: impl FnMut(&mut Batch, usize),
+) -> Vec<Batch> {
+    let mut out = Vec::new();
+    let mut b = Batch::default();
+    for s in 0..series {
+        push(&mut b, s);
+        if b.windows == size {
+            out.push(std::mem::take(&mut b));
+        }
+    }
+    if b.windows > 0 {
+        out.push(b);
+    }
+    out
+}
+
 /// Small, seedable PRNG for sampling windows (deterministic given --seed).
 pub(crate) struct SplitMix(pub u64);
 

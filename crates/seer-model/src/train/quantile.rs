@@ -14,7 +14,7 @@ use crate::prepare::{History, time_features};
 use crate::train::head::{Head, Target};
 use crate::train::params::ParamStore;
 use crate::train::stack::TrainStack;
-use crate::train::{Batch, SplitMix, Task, TrainOptions};
+use crate::train::{Batch, SplitMix, Task, TrainOptions, batched};
 
 struct Prepared {
     start: i64,
@@ -190,21 +190,12 @@ impl Task for QuantileTask {
     fn validation(&self, size: usize) -> Vec<Batch> {
         let horizon = self.config.horizon;
         let skip = self.scored_steps() - horizon;
-        let mut out = Vec::new();
-        let mut b = Batch::default();
-        for s in 0..self.series.len() {
-            if self.series[s].raw.len() <= 2 * horizon + 1 {
-                continue;
+        batched(size, self.series.len(), |b, s| {
+            let end = self.series[s].raw.len();
+            if end > 2 * horizon + 1 {
+                self.push_window(b, s, end, skip);
             }
-            self.push_window(&mut b, s, self.series[s].raw.len(), skip);
-            if b.windows == size {
-                out.push(std::mem::take(&mut b));
-            }
-        }
-        if b.windows > 0 {
-            out.push(b);
-        }
-        out
+        })
     }
 
     fn record(

@@ -15,7 +15,7 @@ use crate::config::ModelConfig;
 use crate::prepare::History;
 use crate::train::head::{Head, Target};
 use crate::train::params::{ParamStore, Slot};
-use crate::train::{Batch, SplitMix, Task, TrainOptions};
+use crate::train::{Batch, SplitMix, Task, TrainOptions, batched};
 
 struct Prepared {
     start: i64,
@@ -284,22 +284,12 @@ impl Task for TcnTask {
 
     fn validation(&self, size: usize) -> Vec<Batch> {
         let horizon = self.config.horizon;
-        let mut out = Vec::new();
-        let mut b = Batch::default();
-        for s in 0..self.series.len() {
-            if self.series[s].raw.len() <= 2 * horizon {
-                continue;
-            }
+        batched(size, self.series.len(), |b, s| {
             let end = self.series[s].raw.len();
-            self.push_window(&mut b, s, end);
-            if b.windows == size {
-                out.push(std::mem::take(&mut b));
+            if end > 2 * horizon {
+                self.push_window(b, s, end);
             }
-        }
-        if b.windows > 0 {
-            out.push(b);
-        }
-        out
+        })
     }
 
     fn record(
