@@ -16,5 +16,5 @@ pub mod train;
 pub use config::{ModelConfig, ModelKind};
 pub use error::ModelError;
 pub use forecast::{Classification, Forecast, GapFill, Prediction};
-pub use model::{MAX_HORIZON, Model, PredictOptions};
+pub use model::{MAX_HORIZON, MAX_PATHS, Model, PredictOptions};
 pub use prepare::History;

@@ -21,8 +21,9 @@ use crate::error::code_label;
 use crate::registry::{Backend, DEFAULT_LEVELS, SEASONAL_NAIVE, ServedModel};
 use crate::{BUILTIN_VERSION, EngineConfig, EngineError, EngineMetrics, ModelRegistry, status_of};
 
-/// Most sample paths per series one request may ask for (what `Model::predict` accepts).
-pub const MAX_SAMPLE_PATHS: usize = 100_000;
+/// Most sample paths one request may ask for: the model's own limit, checked up front so the
+/// error names the request field.
+pub const MAX_SAMPLE_PATHS: usize = seer_model::MAX_PATHS;
 
 /// Timestamps a forecast may touch: the range a `google.protobuf.Timestamp` can hold
 /// (0001-01-01 to 9999-12-31), which also keeps all grid arithmetic far from i64 overflow.
