@@ -135,4 +135,7 @@ pub enum CoreError {
 
     #[error("invalid batch policy: {0}")]
     InvalidBatchPolicy(String),
+
+    #[error("frequency {0:?}: expected a positive number of seconds or e.g. 15min, 1h, 1d, 1w")]
+    UnparsableFrequency(String),
 }

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use seer_core::stream::DeadLetterReason;
+
 use crate::v1::Observation;
 
 /// Why a payload is not an observation; `reason()` is the dead-letter reason header.
@@ -19,13 +21,24 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> DeadLetterReason {
         match self {
-            DecodeError::Undecodable(_) => "undecodable",
-            DecodeError::MissingField(_) => "missing_field",
-            DecodeError::NonFinite => "non_finite_value",
-            DecodeError::BadTimestamp(_) => "bad_timestamp",
+            DecodeError::Undecodable(_) => DeadLetterReason::Undecodable,
+            DecodeError::MissingField(_) => DeadLetterReason::MissingField,
+            DecodeError::NonFinite => DeadLetterReason::NonFiniteValue,
+            DecodeError::BadTimestamp(_) => DeadLetterReason::BadTimestamp,
         }
+    }
+}
+
+/// The wall clock as a protobuf timestamp (what `issued_at` fields carry).
+pub fn now_timestamp() -> prost_types::Timestamp {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    prost_types::Timestamp {
+        seconds: now.as_secs() as i64,
+        nanos: now.subsec_nanos() as i32,
     }
 }
 
@@ -150,7 +163,7 @@ mod tests {
         for (payload, reason) in cases {
             let err = decode_observation(payload).unwrap_err();
             assert_eq!(
-                err.reason(),
+                err.reason().as_str(),
                 reason,
                 "{:?}: {err}",
                 String::from_utf8_lossy(payload)
@@ -165,7 +178,8 @@ mod tests {
         assert_eq!(
             decode_observation(&prost::Message::encode_to_vec(&obs))
                 .unwrap_err()
-                .reason(),
+                .reason()
+                .as_str(),
             "non_finite_value"
         );
         let obs = Observation {
@@ -177,7 +191,8 @@ mod tests {
         assert_eq!(
             decode_observation(&prost::Message::encode_to_vec(&obs))
                 .unwrap_err()
-                .reason(),
+                .reason()
+                .as_str(),
             "missing_field"
         );
     }

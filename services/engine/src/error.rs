@@ -13,6 +13,13 @@ pub enum EngineError {
     InvalidArgument { field: String, message: String },
     #[error("unknown model {0:?}")]
     UnknownModel(String),
+    /// A request pinned a version this engine does not serve.
+    #[error("model {model:?} version {version:?} is not served here (serving {serving:?})")]
+    UnknownVersion {
+        model: String,
+        version: String,
+        serving: String,
+    },
     #[error(
         "engine busy: {max_concurrent} batches already running and no slot freed within {waited:?}"
     )]
@@ -47,8 +54,11 @@ pub enum EngineError {
     Metrics(#[from] prometheus::Error),
     #[error("grpc transport: {0}")]
     Transport(#[from] tonic::transport::Error),
-    #[error("grpc reflection: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
+    #[error(transparent)]
+    Runtime(#[from] seer_runtime::RuntimeError),
+    /// The warm-up forecast failed: the engine would fail every request like it.
+    #[error("warm-up forecast of model {model:?} failed: {message}")]
+    WarmUp { model: String, message: String },
 }
 
 impl EngineError {
@@ -68,7 +78,7 @@ impl EngineError {
 pub fn status_of(err: &EngineError) -> Status {
     let code = match err {
         EngineError::InvalidArgument { .. } => Code::InvalidArgument,
-        EngineError::UnknownModel(_) => Code::NotFound,
+        EngineError::UnknownModel(_) | EngineError::UnknownVersion { .. } => Code::NotFound,
         EngineError::Overloaded { .. } => Code::ResourceExhausted,
         EngineError::Predict { source, .. } => match **source {
             ModelError::Request(_) | ModelError::Series { .. } => Code::InvalidArgument,
@@ -81,7 +91,8 @@ pub fn status_of(err: &EngineError) -> Status {
         | EngineError::Gpu(_)
         | EngineError::Metrics(_)
         | EngineError::Transport(_)
-        | EngineError::Reflection(_) => Code::Internal,
+        | EngineError::Runtime(_)
+        | EngineError::WarmUp { .. } => Code::Internal,
     };
     Status::new(code, err.to_string())
 }
@@ -121,6 +132,14 @@ mod tests {
                 Code::InvalidArgument,
             ),
             (EngineError::UnknownModel("x".into()), Code::NotFound),
+            (
+                EngineError::UnknownVersion {
+                    model: "m".into(),
+                    version: "v1".into(),
+                    serving: "v2".into(),
+                },
+                Code::NotFound,
+            ),
             (
                 EngineError::Overloaded {
                     max_concurrent: 2,

@@ -242,6 +242,7 @@ impl ModelRegistry {
                     horizon: self.default_horizon(m) as u32,
                     freq_seconds: c.map_or(0, |c| c.freq),
                     is_default: m.name == self.default,
+                    max_horizon: m.max_horizon().min(u32::MAX as usize) as u32,
                 }
             })
             .collect()

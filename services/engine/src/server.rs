@@ -1,52 +1,50 @@
-//! The gRPC server: the Engine service, grpc.health.v1 and server reflection on one listener.
+//! The gRPC server: the Engine service on the runtime's server (health, reflection, keepalive).
+//! Health and readiness turn SERVING only after every model is loaded and a warm-up forecast of
+//! each ran on the adapter, so no request meets an engine still compiling its pipelines.
 
 use std::sync::Arc;
 
 use seer_gpu::GpuContext;
 use seer_proto::v1::engine_server::EngineServer;
+use seer_proto::v1::{ForecastBatchRequest, SeriesWindow};
+use seer_runtime::{GrpcServer, Readiness};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
-use tonic_health::ServingStatus;
+use tonic::server::NamedService;
 
 use crate::{EngineConfig, EngineError, EngineMetrics, EngineService, ModelRegistry};
 
-/// Largest request or response message, each way (a batch of long windows, or sample paths).
-/// Clients must raise their own limits to match.
+/// Largest request or response message each way by default (a batch of long windows, or sample
+/// paths). Clients must raise their own limits to match.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 fn task_error(e: tokio::task::JoinError) -> EngineError {
     EngineError::Task(e.to_string())
 }
 
-/// Opens the GPU `SEER_ADAPTER` selects, loads the models, registers the metrics into the
-/// process-wide `prometheus::default_registry()`, and serves until `shutdown` is cancelled.
+/// Opens the GPU `SEER_ADAPTER` selects, loads the models, registers the metrics into
+/// `metrics`, and serves until `shutdown` is cancelled.
 pub async fn serve(
     config: EngineConfig,
+    metrics: prometheus::Registry,
     listener: TcpListener,
+    ready: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), EngineError> {
     let ctx = tokio::task::spawn_blocking(GpuContext::from_env)
         .await
         .map_err(task_error)??;
-    serve_with_context(
-        config,
-        Arc::new(ctx),
-        prometheus::default_registry().clone(),
-        listener,
-        shutdown,
-    )
-    .await
+    tracing::info!(adapter = %ctx.summary.name, backend = %ctx.summary.backend, "gpu adapter");
+    serve_with_context(config, Arc::new(ctx), metrics, listener, ready, shutdown).await
 }
 
-/// [`serve`] on a GPU context the caller shares (`seer up`, tests), with the metrics registered
-/// into `metrics`.
+/// [`serve`] on a GPU context the caller shares (`seer up`, tests).
 pub async fn serve_with_context(
     config: EngineConfig,
     ctx: Arc<GpuContext>,
     metrics: prometheus::Registry,
     listener: TcpListener,
+    ready: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), EngineError> {
     config.validate()?;
@@ -65,47 +63,92 @@ pub async fn serve_with_context(
     }
     let metrics = EngineMetrics::new(&metrics)?;
     let service = EngineService::new(ctx, Arc::new(registry), &config, metrics)?;
-    serve_service(service, listener, shutdown).await
+    serve_service(service, &config, listener, ready, shutdown).await
 }
 
-/// Serves an already built service until `shutdown` is cancelled: health turns NOT_SERVING, the
-/// listener closes, and requests in flight finish before this returns.
+/// Serves an already built service until `shutdown` is cancelled: after [`warm_up`], health
+/// turns SERVING and `ready` true; on shutdown both turn back, the listener closes, and requests
+/// in flight finish before this returns.
 pub async fn serve_service(
     service: EngineService,
+    config: &EngineConfig,
     listener: TcpListener,
+    ready: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), EngineError> {
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<EngineServer<EngineService>>().await;
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(seer_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(seer_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
-    let engine = EngineServer::new(service)
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let addr = listener.local_addr().ok();
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    tracing::info!(?addr, "engine listening");
-    Server::builder()
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(engine)
-        .serve_with_incoming_shutdown(incoming, async move {
-            shutdown.cancelled().await;
-            health
-                .set_not_serving::<EngineServer<EngineService>>()
-                .await;
-            health
-                .set_service_status("", ServingStatus::NotServing)
-                .await;
-            tracing::info!(?addr, "engine shutting down");
-        })
-        .await?;
+    let names = [<EngineServer<EngineService> as NamedService>::NAME];
+    let server = GrpcServer::new(&config.grpc, None, &names).await?;
+    let health = server.health();
+    let engine = EngineServer::new(service.clone())
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
+    let server = server.with_routes(|r| r.add_service(engine));
+    warm_up(&service).await?;
+    health.set(true).await;
+    ready.set(true);
+    let stop = shutdown.clone();
+    let unready = ready.clone();
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        unready.set(false);
+    });
+    server.serve(listener, shutdown).await?;
+    Ok(())
+}
+
+/// Forecasts one synthetic window with every forecasting model, so pipelines are compiled and
+/// buffers allocated before the first real request (and a model that cannot forecast on this
+/// adapter fails the start, not the traffic).
+pub async fn warm_up(service: &EngineService) -> Result<(), EngineError> {
+    let infos = service.list_models().models;
+    for info in infos {
+        let Some(model) = service.registry().models().find(|m| m.name == info.name) else {
+            continue;
+        };
+        if !model.forecasts() {
+            continue;
+        }
+        let freq = if info.freq_seconds > 0 {
+            info.freq_seconds
+        } else {
+            3600
+        };
+        let points = (info.context_length as usize).max(48);
+        let values: Vec<f64> = (0..points)
+            .map(|k| 10.0 + (k as f64 * std::f64::consts::TAU / 24.0).sin())
+            .collect();
+        let request = ForecastBatchRequest {
+            model: info.name.clone(),
+            windows: vec![SeriesWindow {
+                series_id: "seer-warm-up".into(),
+                start: Some(seer_proto::convert::timestamp(1_700_000_000)),
+                freq_seconds: freq,
+                values,
+                partial: false,
+            }],
+            horizon: info.horizon.min(info.max_horizon.max(1)),
+            ..Default::default()
+        };
+        let started = std::time::Instant::now();
+        let response =
+            service
+                .forecast_unmetered(request)
+                .await
+                .map_err(|e| EngineError::WarmUp {
+                    model: info.name.clone(),
+                    message: e.to_string(),
+                })?;
+        if let Some(e) = response.errors.first() {
+            return Err(EngineError::WarmUp {
+                model: info.name.clone(),
+                message: e.reason.clone(),
+            });
+        }
+        tracing::info!(
+            model = %info.name,
+            seconds = started.elapsed().as_secs_f64(),
+            "warm-up forecast"
+        );
+    }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! fallback, or a per-series error), admission to the GPU, and the response.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use seer_core::naive::{season_for_freq, seasonal_naive, seasonal_naive_quantiles};
 use seer_gpu::GpuContext;
@@ -47,6 +47,14 @@ struct Inner {
     min_observed_fraction: f64,
 }
 
+/// Whether a forecast is a caller's (metered, admitted within the queue timeout) or the
+/// engine's own warm-up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Traffic {
+    Request,
+    WarmUp,
+}
+
 /// Where one window goes.
 enum Route {
     /// Index into the batch of histories the neural model predicts.
@@ -67,6 +75,8 @@ struct WindowPlan {
 
 /// A validated request.
 struct Plan {
+    /// False for the warm-up, which no metric counts.
+    metered: bool,
     model: Arc<ServedModel>,
     horizon: usize,
     levels: Vec<f64>,
@@ -150,6 +160,16 @@ impl EngineService {
         result
     }
 
+    /// A forecast that counts in no metric (the warm-up is not traffic).
+    /// It also waits for a GPU slot as long as it takes: it runs before any traffic.
+    pub(crate) async fn forecast_unmetered(
+        &self,
+        request: ForecastBatchRequest,
+    ) -> Result<ForecastBatchResponse, EngineError> {
+        let model = self.inner.registry.resolve(&request.model)?;
+        self.run(model, request, None, Traffic::WarmUp).await
+    }
+
     async fn forecast_inner(
         &self,
         request: ForecastBatchRequest,
@@ -160,7 +180,18 @@ impl EngineService {
             Err(e) => return ("unknown".into(), Err(e)),
         };
         let label = model.name.clone();
-        (label, self.run(model, request, deadline).await)
+        if !request.model_version.is_empty() && request.model_version != model.version {
+            let err = EngineError::UnknownVersion {
+                model: model.name.clone(),
+                version: request.model_version.clone(),
+                serving: model.version.clone(),
+            };
+            return (label, Err(err));
+        }
+        (
+            label,
+            self.run(model, request, deadline, Traffic::Request).await,
+        )
     }
 
     async fn run(
@@ -168,32 +199,43 @@ impl EngineService {
         model: Arc<ServedModel>,
         request: ForecastBatchRequest,
         deadline: Option<Duration>,
+        traffic: Traffic,
     ) -> Result<ForecastBatchResponse, EngineError> {
         let inner = &self.inner;
-        let plan = plan(&inner.registry, model, request, inner.min_observed_fraction)?;
-        inner
-            .metrics
-            .batch_series
-            .observe(plan.windows.len() as f64);
-        for w in &plan.windows {
-            match &w.route {
-                Route::SeasonalNaive(_) if plan.model.name != SEASONAL_NAIVE => inner
-                    .metrics
-                    .fallback_total
-                    .with_label_values(&["short_window"])
-                    .inc(),
-                Route::Error(_, label) => inner
-                    .metrics
-                    .series_errors_total
-                    .with_label_values(&[*label])
-                    .inc(),
-                _ => {}
+        let mut plan = plan(&inner.registry, model, request, inner.min_observed_fraction)?;
+        plan.metered = traffic == Traffic::Request;
+        if plan.metered {
+            inner
+                .metrics
+                .batch_series
+                .observe(plan.windows.len() as f64);
+            for w in &plan.windows {
+                match &w.route {
+                    Route::SeasonalNaive(_) if plan.model.name != SEASONAL_NAIVE => inner
+                        .metrics
+                        .fallback_total
+                        .with_label_values(&["short_window"])
+                        .inc(),
+                    Route::Error(_, label) => inner
+                        .metrics
+                        .series_errors_total
+                        .with_label_values(&[*label])
+                        .inc(),
+                    _ => {}
+                }
             }
         }
-        let permit = if plan.neural.is_empty() {
-            None
-        } else {
-            Some(self.admit(deadline).await?)
+        let permit = match traffic {
+            _ if plan.neural.is_empty() => None,
+            Traffic::WarmUp => Some(
+                inner
+                    .permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| EngineError::Task(e.to_string()))?,
+            ),
+            Traffic::Request => Some(self.admit(deadline).await?),
         };
         let inner = self.inner.clone();
         // The permit moves into the task: a slot frees when the GPU work ends, even if the
@@ -223,35 +265,13 @@ impl EngineService {
     }
 }
 
-/// Parses a `grpc-timeout` header value (`<digits><H|M|S|m|u|n>`, at most 8 digits).
-pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
-    if value.len() < 2 || value.len() > 9 || !value.is_ascii() {
-        return None;
-    }
-    let (digits, unit) = value.split_at(value.len() - 1);
-    let n: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n * 3600),
-        "M" => Duration::from_secs(n * 60),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
-}
-
 #[tonic::async_trait]
 impl Engine for EngineService {
     async fn forecast(
         &self,
         request: Request<ForecastBatchRequest>,
     ) -> Result<Response<ForecastBatchResponse>, Status> {
-        let deadline = request
-            .metadata()
-            .get("grpc-timeout")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_grpc_timeout);
+        let deadline = seer_runtime::deadline_of(&request);
         self.forecast_batch(request.into_inner(), deadline)
             .await
             .map(Response::new)
@@ -469,6 +489,7 @@ fn plan(
         });
     }
     Ok(Plan {
+        metered: true,
         model,
         horizon,
         levels,
@@ -478,20 +499,11 @@ fn plan(
     })
 }
 
-fn now() -> prost_types::Timestamp {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    prost_types::Timestamp {
-        seconds: d.as_secs() as i64,
-        nanos: d.subsec_nanos() as i32,
-    }
-}
-
 /// Runs a plan (blocking: the GPU waits happen here) and assembles the response in request
 /// order.
 fn execute(inner: &Inner, plan: Plan) -> Result<ForecastBatchResponse, EngineError> {
     let Plan {
+        metered,
         model,
         horizon,
         levels,
@@ -514,11 +526,13 @@ fn execute(inner: &Inner, plan: Plan) -> Result<ForecastBatchResponse, EngineErr
                     model: model.name.clone(),
                     source: Box::new(source),
                 })?;
-        inner
-            .metrics
-            .kernel_seconds
-            .with_label_values(&[model.name.as_str()])
-            .observe(t0.elapsed().as_secs_f64());
+        if metered {
+            inner
+                .metrics
+                .kernel_seconds
+                .with_label_values(&[model.name.as_str()])
+                .observe(t0.elapsed().as_secs_f64());
+        }
         if preds.len() != neural.len() {
             return Err(EngineError::Task(format!(
                 "model {:?} returned {} predictions for {} windows",
@@ -540,7 +554,7 @@ fn execute(inner: &Inner, plan: Plan) -> Result<ForecastBatchResponse, EngineErr
             }
         }
     }
-    let issued_at = now();
+    let issued_at = seer_proto::convert::now_timestamp();
     let mut response = ForecastBatchResponse::default();
     for w in windows {
         let base = Forecast {
@@ -631,21 +645,6 @@ fn naive_forecast(h: &History, freq: i64, horizon: usize, levels: &[f64]) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn grpc_timeout_values() {
-        assert_eq!(parse_grpc_timeout("100m"), Some(Duration::from_millis(100)));
-        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_grpc_timeout("5u"), Some(Duration::from_micros(5)));
-        assert_eq!(
-            parse_grpc_timeout("99999999n"),
-            Some(Duration::from_nanos(99_999_999))
-        );
-        for bad in ["", "m", "100", "123456789S", "1x", "-1S", "1.5S"] {
-            assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn naive_forecast_steps_and_levels() {

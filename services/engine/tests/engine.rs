@@ -147,6 +147,7 @@ async fn forecasts_a_batch_with_each_checkpoint() {
             num_samples: 16,
             return_samples: true,
             seed: 5,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -613,9 +614,88 @@ async fn shuts_down_on_cancel() {
         ctx(),
         prometheus::Registry::new(),
         listener,
+        Default::default(),
         tokio_util::sync::CancellationToken::new(),
     )
     .await
     .unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_only_after_every_model_loaded_and_warmed_up() {
+    let engine = start(EngineConfig::default()).await;
+    let t = Instant::now();
+    while !engine.ready.get() {
+        assert!(
+            !engine.task.is_finished(),
+            "engine stopped before it was ready"
+        );
+        assert!(t.elapsed() < Duration::from_secs(120), "never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ready means answering: the first request finds every model loaded and warm, and the
+    // warm-up forecasts did not count as traffic
+    let mut client = engine.client().await;
+    let resp = client
+        .forecast(request("lstm", vec![window("a", values(48, 0.0))]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resp.forecasts.len(), 1);
+    let families = engine.metrics.gather();
+    let requests: f64 = families
+        .iter()
+        .filter(|f| f.name() == "seer_engine_requests_total")
+        .flat_map(|f| f.get_metric().iter().map(|m| m.get_counter().value()))
+        .sum();
+    assert_eq!(requests, 1.0);
+    let ready = engine.ready.clone();
+    engine.stop().await;
+    assert!(!ready.get(), "still ready after shutdown");
+
+    // a checkpoint that does not load: the engine never reports ready
+    let dir = common::TempDir::new("broken");
+    std::fs::create_dir(dir.path().join("broken")).unwrap();
+    std::fs::write(dir.path().join("broken/config.json"), "{").unwrap();
+    let ready = seer_runtime::Readiness::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = seer_engine::serve_with_context(
+        EngineConfig {
+            models_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        },
+        ctx(),
+        prometheus::Registry::new(),
+        listener,
+        ready.clone(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("broken"), "{err}");
+    assert!(!ready.get());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_version_is_served_or_not_found() {
+    let engine = start(EngineConfig::default()).await;
+    let mut client = engine.client().await;
+    let models = client
+        .list_models(ListModelsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .models;
+    let lstm = models.iter().find(|m| m.name == "lstm").unwrap();
+    assert!(lstm.max_horizon >= lstm.horizon && lstm.max_horizon > 0);
+    let mut pinned = request("lstm", vec![window("a", values(48, 0.0))]);
+    pinned.model_version = lstm.version.clone();
+    let resp = client.forecast(pinned.clone()).await.unwrap().into_inner();
+    assert_eq!(resp.forecasts[0].model_version, lstm.version);
+    pinned.model_version = "not-a-version".into();
+    let status = client.forecast(pinned).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert!(status.message().contains("not-a-version"), "{status:?}");
+    engine.stop().await;
 }

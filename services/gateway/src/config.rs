@@ -1,27 +1,28 @@
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use seer_runtime::config::fields;
+use seer_runtime::{GrpcConfig, KafkaConfig, TlsFiles, Topics};
+use serde::{Deserialize, Deserializer};
+
 use crate::GatewayError;
 
-/// Certificates for TLS, by file path (PEM). With `client_ca` set, clients must present a
-/// certificate it signed (mutual TLS).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TlsConfig {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    pub client_ca: Option<PathBuf>,
-}
+/// This crate's defaults: the `[gateway]` section.
+pub const DEFAULTS: &str = include_str!("../defaults.toml");
 
-/// Everything `seer gateway` needs; defaults suit `seer up`.
-#[derive(Debug, Clone)]
+/// The `[gateway]` section, plus the shared sections the binary fills in (`kafka`, `topics`,
+/// `grpc`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
-    pub brokers: String,
-    pub forecasts_topic: String,
-    pub observations_topic: String,
+    pub listen: SocketAddr,
+    pub metrics_listen: SocketAddr,
     /// Engine gRPC endpoint, e.g. `http://127.0.0.1:50051`.
     pub engine: String,
     /// Bearer token the admin RPCs (Models.Activate, Models.Rollback) require; `None` leaves
     /// them open (a deployment that sets none should not expose the port).
+    #[serde(deserialize_with = "fields::empty_as_none")]
     pub admin_token: Option<String>,
     /// Unary calls and Ingest streams in progress at once; one more is refused with
     /// RESOURCE_EXHAUSTED at once rather than queued.
@@ -36,85 +37,133 @@ pub struct GatewayConfig {
     /// name a known series instead of sending its history; 0 keeps none (and reads no
     /// observations).
     pub history_window: usize,
-    /// Grid of the kept history, in seconds.
+    /// Grid of the kept history, in seconds (`"1h"` in files).
+    #[serde(deserialize_with = "frequency")]
     pub history_freq: i64,
     /// Longest horizon a Forecast may ask of an autoregressive model or seasonal naive (a TCN's
     /// limit is its configured horizon); the engine's own limit is 10 000.
     pub max_horizon: u32,
     /// Deadline of an engine call when the request carries none.
+    #[serde(rename = "engine_timeout_ms", deserialize_with = "fields::millis")]
     pub engine_timeout: Duration,
-    pub tls: Option<TlsConfig>,
-    /// Extra librdkafka settings for the consumers and the producer (security, timeouts...).
-    pub kafka: Vec<(String, String)>,
+    /// TLS certificate chain and key (PEM paths; empty: plaintext).
+    pub tls_cert: String,
+    pub tls_key: String,
+    /// CA whose client certificates are required (mutual TLS; empty: none required).
+    pub tls_client_ca: String,
+    #[serde(skip)]
+    pub kafka: KafkaConfig,
+    #[serde(skip)]
+    pub topics: Topics,
+    #[serde(skip)]
+    pub grpc: GrpcConfig,
+}
+
+fn frequency<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let s = String::deserialize(d)?;
+    seer_core::time::parse_frequency(&s).map_err(serde::de::Error::custom)
 }
 
 impl Default for GatewayConfig {
     fn default() -> Self {
-        GatewayConfig {
-            brokers: "127.0.0.1:9092".into(),
-            forecasts_topic: "seer.forecasts".into(),
-            observations_topic: "seer.observations".into(),
-            engine: "http://127.0.0.1:50051".into(),
-            admin_token: None,
-            max_concurrent: 256,
-            max_watchers: 1024,
-            max_message_bytes: 16 << 20,
-            watch_buffer: 4096,
-            history_window: 168,
-            history_freq: 3600,
-            max_horizon: 10_000,
-            engine_timeout: Duration::from_secs(10),
-            tls: None,
-            kafka: Vec::new(),
-        }
+        seer_runtime::defaults::section_of(DEFAULTS, "gateway")
     }
 }
 
 impl GatewayConfig {
-    pub fn validate(&self) -> Result<(), GatewayError> {
-        let bad = |m: &str| Err(GatewayError::Config(m.into()));
+    /// TLS for the gRPC port, or none.
+    pub fn tls(&self) -> Result<Option<TlsFiles>, GatewayError> {
+        TlsFiles::from_paths(&self.tls_cert, &self.tls_key, &self.tls_client_ca)
+            .map_err(|m| GatewayError::Config(format!("gateway.tls_cert/tls_key: {m}")))
+    }
+
+    /// TLS from paths (tests, `seer up`).
+    pub fn with_tls(mut self, cert: PathBuf, key: PathBuf, client_ca: Option<PathBuf>) -> Self {
+        self.tls_cert = cert.display().to_string();
+        self.tls_key = key.display().to_string();
+        self.tls_client_ca = client_ca
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        self
+    }
+
+    /// Every check a start would fail on, naming the key.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let bad = |key, m: &str| Err((key, m.to_string()));
+        self.kafka.validate()?;
         if self.max_concurrent == 0 {
-            return bad("max_concurrent must be at least 1");
+            return bad("gateway.max_concurrent", "must be at least 1");
         }
         if self.max_watchers == 0 {
-            return bad("max_watchers must be at least 1");
+            return bad("gateway.max_watchers", "must be at least 1");
         }
         if self.watch_buffer == 0 {
-            return bad("watch_buffer must be at least 1");
+            return bad("gateway.watch_buffer", "must be at least 1");
         }
         if self.max_message_bytes < 1024 {
-            return bad("max_message_bytes must be at least 1024");
+            return bad("gateway.max_message_bytes", "must be at least 1024");
         }
         if self.history_window > 0 && self.history_freq <= 0 {
-            return bad("history_freq must be a positive number of seconds");
+            return bad(
+                "gateway.history_freq",
+                "must be a positive number of seconds",
+            );
         }
         if self.max_horizon == 0 {
-            return bad("max_horizon must be at least 1");
+            return bad("gateway.max_horizon", "must be at least 1");
         }
         if let Some(t) = &self.admin_token
-            && (t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()))
+            && !t.bytes().all(|b| b.is_ascii_graphic())
         {
-            return bad("admin_token must be non-empty printable ASCII without spaces");
+            return bad(
+                "gateway.admin_token",
+                "must be printable ASCII without spaces",
+            );
+        }
+        if !self.engine.starts_with("http://") && !self.engine.starts_with("https://") {
+            return bad("gateway.engine", "must be an http:// or https:// URL");
+        }
+        if let Err(m) = TlsFiles::from_paths(&self.tls_cert, &self.tls_key, &self.tls_client_ca) {
+            return bad("gateway.tls_cert", m);
         }
         Ok(())
     }
+
+    pub fn validate(&self) -> Result<(), GatewayError> {
+        self.check()
+            .map_err(|(key, m)| GatewayError::Config(format!("{key}: {m}")))
+    }
 }
 
-/// The server's rustls settings from the PEM files.
-pub(crate) fn server_tls(
-    tls: &TlsConfig,
-) -> Result<tonic::transport::ServerTlsConfig, GatewayError> {
-    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
-    let read = |p: &PathBuf| {
-        std::fs::read(p).map_err(|e| GatewayError::Tls {
-            path: p.display().to_string(),
-            message: e.to_string(),
-        })
-    };
-    let mut c =
-        ServerTlsConfig::new().identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?));
-    if let Some(ca) = &tls.client_ca {
-        c = c.client_ca_root(Certificate::from_pem(read(ca)?));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = GatewayConfig::default();
+        c.validate().unwrap();
+        assert_eq!(c.history_freq, 3600);
+        assert_eq!(c.engine_timeout, Duration::from_secs(10));
+        assert_eq!(c.admin_token, None);
+        assert_eq!(c.tls().unwrap(), None);
     }
-    Ok(c)
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases: [(fn(&mut GatewayConfig), &str); 4] = [
+            (|c| c.max_concurrent = 0, "gateway.max_concurrent"),
+            (
+                |c| c.admin_token = Some("a b".into()),
+                "gateway.admin_token",
+            ),
+            (|c| c.tls_cert = "c.pem".into(), "gateway.tls_cert"),
+            (|c| c.engine = "engine:50051".into(), "gateway.engine"),
+        ];
+        for (break_it, key) in cases {
+            let mut c = GatewayConfig::default();
+            break_it(&mut c);
+            assert_eq!(c.check().unwrap_err().0, key);
+        }
+    }
 }

@@ -10,7 +10,7 @@ use prost::Message as _;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use seer_proto::convert::decode_observation;
 use seer_proto::v1::Forecast;
 use tokio_util::sync::CancellationToken;
@@ -19,15 +19,6 @@ use crate::{GatewayConfig, GatewayError, GatewayMetrics, HistoryView, LatestView
 
 /// How often the topic's partition count is checked, so partitions added later are read too.
 const PARTITION_CHECK: Duration = Duration::from_secs(30);
-
-pub(crate) fn kafka_config(config: &GatewayConfig) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &config.brokers);
-    for (k, v) in &config.kafka {
-        c.set(k, v);
-    }
-    c
-}
 
 /// What a reader does with each message.
 pub(crate) enum Sink {
@@ -91,13 +82,16 @@ pub(crate) type Reader = StreamConsumer<ReaderContext>;
 /// Creates the consumer (no group, no commits, partition EOF events on, which tell when the
 /// backlog is read).
 pub(crate) fn consumer(config: &GatewayConfig) -> Result<Reader, GatewayError> {
-    Ok(kafka_config(config)
-        // librdkafka wants a group id even for manual assignment; nothing is committed under it
-        .set("group.id", "seer-gateway")
+    let mut c = config.kafka.client_config();
+    // librdkafka wants a group id even for manual assignment; nothing is committed under it
+    c.set("group.id", "seer-gateway")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "true")
+        .set("enable.partition.eof", "true");
+    Ok(config
+        .kafka
+        .apply_properties(&mut c)
         .create_with_context(ReaderContext)?)
 }
 

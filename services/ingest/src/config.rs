@@ -1,67 +1,185 @@
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use seer_core::stream::{BatchPolicy, FrequencyRule};
+use seer_runtime::{GrpcConfig, KafkaConfig, Topics};
+use serde::Deserialize;
 
-/// Everything `seer ingest` needs; defaults suit `seer up`.
-#[derive(Debug, Clone)]
+use crate::IngestError;
+
+/// This crate's defaults: the `[ingest]` section.
+pub const DEFAULTS: &str = include_str!("../defaults.toml");
+
+/// The `[ingest]` section, plus the shared sections the binary fills in (`kafka`, `topics`,
+/// `grpc`, the shutdown grace).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IngestConfig {
-    pub brokers: String,
+    pub metrics_listen: SocketAddr,
     pub group_id: String,
-    pub observations_topic: String,
-    pub forecasts_topic: String,
-    pub dlq_topic: String,
-    /// Engine gRPC endpoint, e.g. `http://127.0.0.1:50051`.
+    pub group_instance_id: String,
     pub engine: String,
-    /// Model name on the engine (empty: its default).
     pub model: String,
-    /// Points kept per series (the model's context, or more).
+    pub model_version: String,
     pub window: usize,
-    pub default_freq: i64,
-    pub freq_rules: Vec<FrequencyRule>,
-    pub policy: BatchPolicy,
-    /// Due series above which consumption pauses (backpressure instead of unbounded queues).
-    pub max_due: usize,
-    /// Engine batches in flight at once.
-    pub max_in_flight: usize,
-    /// Deadline of one Engine.Forecast call.
-    pub engine_timeout: Duration,
-    /// Payloads larger than this go to the dead-letter topic as `oversized`.
-    pub max_message_bytes: usize,
-    /// Event times further than this past the wall clock are `future_timestamp` dead letters.
-    pub max_future: Duration,
+    pub freq: String,
     pub horizon: u32,
     pub quantiles: Vec<f64>,
-    /// Messages per partition re-read on assignment to rebuild the windows of the series it
-    /// carries (the state is rebuilt from the topic itself; 0 disables it and windows start
-    /// empty, flagged partial until full).
+    pub max_batch: usize,
+    pub max_delay_ms: u64,
+    pub every_points: usize,
+    pub max_due: usize,
+    pub max_in_flight: usize,
+    pub engine_timeout_ms: u64,
+    pub max_message_bytes: usize,
+    pub max_future_seconds: u64,
     pub rebuild_messages: i64,
-    /// Extra librdkafka settings for both clients (security, timeouts...).
-    pub kafka: Vec<(String, String)>,
+    pub max_pending_dead_letters: usize,
+    #[serde(default)]
+    pub frequencies: BTreeMap<String, String>,
+    #[serde(skip)]
+    pub kafka: KafkaConfig,
+    #[serde(skip)]
+    pub topics: Topics,
+    #[serde(skip)]
+    pub grpc: GrpcConfig,
+    /// Longest drain after shutdown before the final commit.
+    #[serde(skip, default = "default_grace")]
+    pub grace: Duration,
+}
+
+fn default_grace() -> Duration {
+    seer_runtime::ShutdownConfig::default().grace()
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        IngestConfig {
-            brokers: "127.0.0.1:9092".into(),
-            group_id: "seer-ingest".into(),
-            observations_topic: "seer.observations".into(),
-            forecasts_topic: "seer.forecasts".into(),
-            dlq_topic: "seer.dlq".into(),
-            engine: "http://127.0.0.1:50051".into(),
-            model: String::new(),
-            window: 168,
-            default_freq: 3600,
-            freq_rules: Vec::new(),
-            policy: BatchPolicy::default(),
-            max_due: 100_000,
-            max_in_flight: 4,
-            engine_timeout: Duration::from_secs(5),
-            max_message_bytes: 64 * 1024,
-            max_future: Duration::from_secs(86_400),
-            horizon: 0,
-            quantiles: vec![0.1, 0.5, 0.9],
-            rebuild_messages: 200_000,
-            kafka: Vec::new(),
+        seer_runtime::defaults::section_of(DEFAULTS, "ingest")
+    }
+}
+
+impl IngestConfig {
+    pub fn policy(&self) -> BatchPolicy {
+        BatchPolicy {
+            max_batch: self.max_batch,
+            max_delay: Duration::from_millis(self.max_delay_ms),
+            every_points: self.every_points,
+        }
+    }
+
+    pub fn engine_timeout(&self) -> Duration {
+        Duration::from_millis(self.engine_timeout_ms)
+    }
+
+    pub fn default_freq(&self) -> Result<i64, IngestError> {
+        seer_core::time::parse_frequency(&self.freq)
+            .map_err(|e| IngestError::Config("ingest.freq", e.to_string()))
+    }
+
+    pub fn freq_rules(&self) -> Result<Vec<FrequencyRule>, IngestError> {
+        self.frequencies
+            .iter()
+            .map(|(prefix, f)| {
+                Ok(FrequencyRule {
+                    prefix: prefix.clone(),
+                    freq: seer_core::time::parse_frequency(f).map_err(|e| {
+                        IngestError::Config("ingest.frequencies", format!("{prefix:?}: {e}"))
+                    })?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every check a start would fail on, naming the key.
+    pub fn validate(&self) -> Result<(), IngestError> {
+        let bad = |key, msg: &str| Err(IngestError::Config(key, msg.to_string()));
+        if let Err((key, msg)) = self.kafka.validate() {
+            return Err(IngestError::Config(key, msg));
+        }
+        if self.group_id.is_empty() {
+            return bad("ingest.group_id", "must not be empty");
+        }
+        if self.max_batch == 0 {
+            return bad("ingest.max_batch", "must be at least 1");
+        }
+        if self.every_points == 0 {
+            return bad("ingest.every_points", "must be at least 1");
+        }
+        if self.max_in_flight == 0 {
+            return bad("ingest.max_in_flight", "must be at least 1");
+        }
+        if self.max_due == 0 {
+            return bad("ingest.max_due", "must be at least 1");
+        }
+        if self.window == 0 || self.window > seer_core::stream::MAX_WINDOW_CAPACITY {
+            return bad(
+                "ingest.window",
+                &format!(
+                    "must be between 1 and {}",
+                    seer_core::stream::MAX_WINDOW_CAPACITY
+                ),
+            );
+        }
+        if self.engine_timeout_ms == 0 {
+            return bad("ingest.engine_timeout_ms", "must be at least 1");
+        }
+        if self.max_pending_dead_letters == 0 {
+            return bad("ingest.max_pending_dead_letters", "must be at least 1");
+        }
+        if self.rebuild_messages < 0 {
+            return bad("ingest.rebuild_messages", "must not be negative");
+        }
+        if let Some(q) = self.quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+            return bad(
+                "ingest.quantiles",
+                &format!("each level must lie strictly between 0 and 1, got {q}"),
+            );
+        }
+        if !self.engine.starts_with("http://") && !self.engine.starts_with("https://") {
+            return bad("ingest.engine", "must be an http:// or https:// URL");
+        }
+        self.default_freq()?;
+        self.freq_rules()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_the_documented_file() {
+        let c = IngestConfig::default();
+        c.validate().unwrap();
+        assert_eq!(c.window, 168);
+        assert_eq!(c.policy(), BatchPolicy::default());
+        assert_eq!(c.default_freq().unwrap(), 3600);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases: [(fn(&mut IngestConfig), &str); 6] = [
+            (|c| c.max_batch = 0, "ingest.max_batch"),
+            (|c| c.max_in_flight = 0, "ingest.max_in_flight"),
+            (|c| c.freq = "1y".into(), "ingest.freq"),
+            (|c| c.quantiles = vec![0.5, 1.0], "ingest.quantiles"),
+            (
+                |c| {
+                    c.frequencies.insert("a.".into(), "0".into());
+                },
+                "ingest.frequencies",
+            ),
+            (|c| c.kafka.brokers = String::new(), "kafka.brokers"),
+        ];
+        for (break_it, key) in cases {
+            let mut c = IngestConfig::default();
+            break_it(&mut c);
+            match c.validate() {
+                Err(IngestError::Config(k, _)) => assert_eq!(k, key),
+                other => panic!("{key}: {other:?}"),
+            }
         }
     }
 }

@@ -22,6 +22,7 @@ use seer_proto::v1::{
     Forecast, ForecastBatchRequest, ForecastBatchResponse, ListModelsRequest, ListModelsResponse,
     Observation, QuantileValues,
 };
+use seer_runtime::{KafkaConfig, Shutdown, Topics};
 use tokio_util::sync::CancellationToken;
 
 /// Forecasts the last observed value for 2 steps, so content can be checked exactly.
@@ -150,19 +151,18 @@ fn obs(series: &str, ts: i64, value: f64) -> Vec<u8> {
 
 fn config(bootstrap: &str, engine: SocketAddr) -> IngestConfig {
     IngestConfig {
-        brokers: bootstrap.into(),
+        kafka: KafkaConfig::with_brokers(bootstrap),
+        topics: Topics {
+            observations: "obs".into(),
+            forecasts: "fc".into(),
+            dead_letters: "dlq".into(),
+        },
         group_id: "seer-test".into(),
-        observations_topic: "obs".into(),
-        forecasts_topic: "fc".into(),
-        dlq_topic: "dlq".into(),
         engine: format!("http://{engine}"),
         window: 24,
-        engine_timeout: Duration::from_secs(2),
-        policy: seer_core::stream::BatchPolicy {
-            max_batch: 64,
-            max_delay: Duration::from_millis(10),
-            every_points: 1,
-        },
+        engine_timeout_ms: 2000,
+        max_batch: 64,
+        max_delay_ms: 10,
         ..Default::default()
     }
 }
@@ -266,7 +266,7 @@ async fn every_series_is_forecast_and_poison_goes_to_the_dead_letter_topic() {
     let (addr, _stop) = start_engine(engine.clone(), "127.0.0.1:0".parse().unwrap()).await;
     let registry = prometheus::Registry::new();
     let metrics = IngestMetrics::new(&registry).unwrap();
-    let shutdown = CancellationToken::new();
+    let shutdown = Shutdown::new();
     let ingest = tokio::spawn(seer_ingest::run(
         config(&cluster.bootstrap, addr),
         metrics.clone(),
@@ -373,7 +373,7 @@ async fn every_series_is_forecast_and_poison_goes_to_the_dead_letter_topic() {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
     for f in &families {
-        seer_server::check_metric_name(f.name(), f.get_field_type()).unwrap();
+        seer_runtime::check_metric_name(f.name(), f.get_field_type()).unwrap();
     }
     shutdown.cancel();
     ingest.await.unwrap().unwrap();
@@ -386,7 +386,7 @@ async fn an_engine_restart_mid_stream_loses_nothing() {
     let (addr, stop) = start_engine(engine.clone(), "127.0.0.1:0".parse().unwrap()).await;
     let registry = prometheus::Registry::new();
     let metrics = IngestMetrics::new(&registry).unwrap();
-    let shutdown = CancellationToken::new();
+    let shutdown = Shutdown::new();
     let ingest = tokio::spawn(seer_ingest::run(
         config(&cluster.bootstrap, addr),
         metrics.clone(),
@@ -456,15 +456,17 @@ async fn rebalance_case(rebuild_messages: i64) -> Vec<Forecast> {
     let cluster = cluster();
     let engine = FakeEngine::default();
     let (addr, _stop) = start_engine(engine, "127.0.0.1:0".parse().unwrap()).await;
-    let shutdown = CancellationToken::new();
-    let cfg = IngestConfig {
+    let shutdown = Shutdown::new();
+    let mut cfg = IngestConfig {
         rebuild_messages,
-        kafka: vec![
-            ("session.timeout.ms".into(), "6000".into()),
-            ("heartbeat.interval.ms".into(), "500".into()),
-        ],
         ..config(&cluster.bootstrap, addr)
     };
+    cfg.kafka
+        .properties
+        .insert("session.timeout.ms".into(), "6000".into());
+    cfg.kafka
+        .properties
+        .insert("heartbeat.interval.ms".into(), "500".into());
     let metrics_a = IngestMetrics::new(&prometheus::Registry::new()).unwrap();
     let a = tokio::spawn(seer_ingest::run(
         cfg.clone(),

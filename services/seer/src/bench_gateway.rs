@@ -27,7 +27,7 @@ use seer_gateway::{Gateway, GatewayConfig};
 use seer_proto::convert::timestamp;
 use seer_proto::v1::forecasts_client::ForecastsClient;
 use seer_proto::v1::{Forecast, GetLatestRequest, QuantileValues};
-use seer_server::Readiness;
+use seer_runtime::Readiness;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -125,8 +125,7 @@ fn forecast(i: usize) -> Forecast {
 /// bytes and the seconds it took.
 fn produce(brokers: &str, topic: &str, series: usize, parts: i32) -> anyhow::Result<(usize, f64)> {
     let t0 = Instant::now();
-    let p: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let p: BaseProducer = kafka_client(brokers)
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000")
         .create()?;
@@ -154,9 +153,7 @@ fn produce(brokers: &str, topic: &str, series: usize, parts: i32) -> anyhow::Res
     }
     p.flush(Duration::from_secs(60))
         .context("flushing the forecasts")?;
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
+    let c: BaseConsumer = kafka_client(brokers).create()?;
     let (mut low, mut high) = (0, 0);
     for part in 0..parts {
         let (l, h) = c.fetch_watermarks(topic, part, Duration::from_secs(5))?;
@@ -306,8 +303,11 @@ async fn bench(a: &GatewayBenchArgs) -> anyhow::Result<()> {
     let registry = prometheus::Registry::new();
     let shutdown = CancellationToken::new();
     let config = GatewayConfig {
-        brokers: brokers.clone(),
-        forecasts_topic: topic.clone(),
+        kafka: seer_runtime::KafkaConfig::with_brokers(brokers.clone()),
+        topics: seer_runtime::Topics {
+            forecasts: topic.clone(),
+            ..Default::default()
+        },
         // GetLatest needs only the forecasts topic
         history_window: 0,
         engine: "http://127.0.0.1:1".into(),
@@ -428,4 +428,9 @@ fn print_table(r: &Value) {
         );
     }
     let _ = crate::write_stdout(&s);
+}
+
+/// Client settings from the runtime's one Kafka factory, for a plaintext broker.
+fn kafka_client(brokers: &str) -> ClientConfig {
+    seer_runtime::KafkaConfig::with_brokers(brokers).client_config()
 }

@@ -37,7 +37,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use seer_core::stream::BatchPolicy;
 use seer_core::synthetic::{SyntheticKind, SyntheticSpec, generate};
 use seer_gpu::GpuContext;
 use seer_ingest::{IngestConfig, IngestMetrics};
@@ -46,8 +45,8 @@ use seer_proto::v1::engine_client::EngineClient;
 use seer_proto::v1::{
     Forecast, ForecastBatchRequest, ListModelsRequest, Observation, SeriesWindow,
 };
+use seer_runtime::Shutdown;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use crate::init::{SizeArgs, build_config};
 
@@ -179,8 +178,7 @@ type Sender = ThreadedProducer<DefaultProducerContext>;
 
 fn producer(brokers: &str, linger_ms: u32) -> anyhow::Result<Arc<Sender>> {
     Ok(Arc::new(
-        ClientConfig::new()
-            .set("bootstrap.servers", brokers)
+        kafka_client(brokers)
             .set("enable.idempotence", "true")
             .set("linger.ms", linger_ms.to_string())
             .set("queue.buffering.max.messages", "1000000")
@@ -242,12 +240,11 @@ fn produce(
 
 /// The raw consumers fetch with the ingest's settings (`Setup::fetch_settings`).
 fn raw_config(brokers: &str, group: &str, fetch: &[(String, String)]) -> ClientConfig {
-    let mut c = ClientConfig::new();
+    let mut c = kafka_client(brokers);
     for (k, v) in fetch {
         c.set(k, v);
     }
-    c.set("bootstrap.servers", brokers)
-        .set("group.id", group)
+    c.set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false");
     c
@@ -353,8 +350,7 @@ struct ViewResult {
 }
 
 fn run_view(v: View) -> anyhow::Result<ViewResult> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &v.brokers)
+    let consumer: BaseConsumer = kafka_client(&v.brokers)
         .set(
             "group.id",
             format!("seer-bench-view-{}", std::process::id()),
@@ -551,7 +547,7 @@ fn write_lstm(dir: &Path) -> anyhow::Result<()> {
 
 /// Engine and ingest of one run, with their metrics.
 struct Stack {
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
     registry: prometheus::Registry,
     metrics: IngestMetrics,
     engine: tokio::task::JoinHandle<Result<(), seer_engine::EngineError>>,
@@ -589,22 +585,22 @@ impl Setup<'_> {
 
     fn ingest_config(&self, model: Model, tag: &str, observations: &str) -> IngestConfig {
         let a = self.args;
+        let mut kafka = seer_runtime::KafkaConfig::with_brokers(self.brokers.clone());
+        kafka.properties.extend(self.fetch_settings());
         IngestConfig {
-            brokers: self.brokers.clone(),
+            kafka,
+            topics: seer_runtime::Topics {
+                observations: observations.into(),
+                forecasts: self.topic(&format!("forecasts.{tag}")),
+                dead_letters: self.topic("dlq"),
+            },
             group_id: format!("seer-bench-{tag}-{}", std::process::id()),
-            observations_topic: observations.into(),
-            forecasts_topic: self.topic(&format!("forecasts.{tag}")),
-            dlq_topic: self.topic("dlq"),
             model: model.engine_name().into(),
             window: a.window,
-            policy: BatchPolicy {
-                max_batch: a.max_batch,
-                max_delay: Duration::from_millis(a.max_delay_ms),
-                every_points: 1,
-            },
+            max_batch: a.max_batch,
+            max_delay_ms: a.max_delay_ms,
             max_in_flight: a.max_in_flight,
             horizon: HORIZON,
-            kafka: self.fetch_settings(),
             ..Default::default()
         }
     }
@@ -612,7 +608,7 @@ impl Setup<'_> {
     /// Starts the engine, waits until it answers (and has run the model once, so pipeline
     /// compilation is not timed), then starts the ingest.
     async fn start(&self, model: Model, mut ingest: IngestConfig) -> anyhow::Result<Stack> {
-        let shutdown = CancellationToken::new();
+        let shutdown = Shutdown::new();
         let registry = prometheus::Registry::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
@@ -627,7 +623,8 @@ impl Setup<'_> {
             self.ctx.clone(),
             registry.clone(),
             listener,
-            shutdown.clone(),
+            seer_runtime::Readiness::default(),
+            shutdown.token().clone(),
         ));
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut client = loop {
@@ -665,7 +662,7 @@ impl Setup<'_> {
         let ingest = tokio::spawn(seer_ingest::run(
             ingest,
             metrics.clone(),
-            seer_server::Readiness::default(),
+            seer_runtime::Readiness::default(),
             shutdown.clone(),
         ));
         Ok(Stack {
@@ -733,7 +730,7 @@ async fn throughput(
     let view = tokio::task::spawn_blocking({
         let v = View {
             brokers: setup.brokers.clone(),
-            topic: config.forecasts_topic.clone(),
+            topic: config.topics.forecasts.clone(),
             start: all_partitions(Offset::Beginning),
             index: Arc::new(data.index.clone()),
             last_round: rounds - 1,
@@ -841,7 +838,7 @@ async fn latency(
     tokio::task::spawn_blocking(move || produce(&s, &t, &d, 0, WARM_ROUNDS, None, None)).await??;
     let warm = run_view_async(View {
         brokers: brokers.clone(),
-        topic: config.forecasts_topic.clone(),
+        topic: config.topics.forecasts.clone(),
         start: all_partitions(Offset::Beginning),
         index: Arc::new(data.index.clone()),
         last_round: WARM_ROUNDS - 1,
@@ -857,13 +854,11 @@ async fn latency(
     let before = snapshot(&stack.metrics.forecast_latency);
     // the live view starts where the forecasts topic ends now
     let start = {
-        let c: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .create()?;
+        let c: BaseConsumer = kafka_client(&brokers).create()?;
         let mut v = Vec::new();
         for p in 0..PARTITIONS {
             let (_, high) =
-                c.fetch_watermarks(&config.forecasts_topic, p, Duration::from_secs(5))?;
+                c.fetch_watermarks(&config.topics.forecasts, p, Duration::from_secs(5))?;
             v.push((p, Offset::Offset(high)));
         }
         v
@@ -879,7 +874,7 @@ async fn latency(
     let view = tokio::task::spawn_blocking({
         let v = View {
             brokers: brokers.clone(),
-            topic: config.forecasts_topic.clone(),
+            topic: config.topics.forecasts.clone(),
             start,
             index: Arc::new(data.index.clone()),
             last_round: WARM_ROUNDS + live_rounds - 1,
@@ -988,9 +983,7 @@ fn process_cpu_seconds() -> f64 {
 async fn create_topics(brokers: &str, topics: &[(String, i32)]) -> anyhow::Result<()> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
+    let admin: AdminClient<DefaultClientContext> = kafka_client(brokers).create()?;
     let new: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
@@ -1145,7 +1138,7 @@ async fn phases(
     // the mock broker keeps about 5 MiB per partition and drops the oldest beyond that
     let (b, t) = (brokers.clone(), observations.clone());
     let low = tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
-        let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &b).create()?;
+        let c: BaseConsumer = kafka_client(&b).create()?;
         let mut low = 0;
         for p in 0..PARTITIONS {
             low += c.fetch_watermarks(&t, p, Duration::from_secs(5))?.0;
@@ -1328,4 +1321,9 @@ fn print_table(r: &Value, rate_note: &str) {
             }
         );
     }
+}
+
+/// Client settings from the runtime's one Kafka factory, for a plaintext broker.
+fn kafka_client(brokers: &str) -> ClientConfig {
+    seer_runtime::KafkaConfig::with_brokers(brokers).client_config()
 }

@@ -64,30 +64,7 @@ pub struct SizeArgs {
 
 /// "3600", "15min", "1h", "1d", "1w" → seconds.
 pub fn parse_freq(s: &str) -> Result<i64, BadInput> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: i64 = num.parse().map_err(|_| {
-        BadInput(format!(
-            "frequency {s:?}: expected e.g. 3600, 15min, 1h, 1d, 1w"
-        ))
-    })?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "min" | "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => {
-            return Err(BadInput(format!(
-                "frequency {s:?}: unknown unit {unit:?} (s, min, h, d, w)"
-            )));
-        }
-    };
-    if n <= 0 {
-        return Err(BadInput(format!("frequency {s:?} must be positive")));
-    }
-    Ok(n * mult)
+    seer_core::time::parse_frequency(s).map_err(|e| BadInput(e.to_string()))
 }
 
 fn list<T: std::str::FromStr>(what: &str, s: &str) -> Result<Vec<T>, BadInput> {

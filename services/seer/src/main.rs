@@ -3,8 +3,8 @@
 mod bench;
 mod bench_gateway;
 mod bench_pipeline;
+mod config;
 mod eval;
-mod eval_other;
 mod gateway_cmd;
 mod info;
 mod init;
@@ -60,11 +60,23 @@ enum Command {
     Train(train::TrainArgs),
     /// Rolling-origin backtest of a checkpoint against seasonal naive
     Eval(eval::EvalArgs),
+    /// The effective configuration of a service, with where each value came from
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Benchmarks
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the configuration a service would run with (secrets redacted), or the error it
+    /// would stop with
+    Print(config::PrintArgs),
 }
 
 #[derive(Subcommand)]
@@ -136,7 +148,10 @@ pub fn write_stdout(text: &str) -> anyhow::Result<()> {
 fn exit_code(err: &anyhow::Error) -> u8 {
     use seer_model::ModelError;
     for cause in err.chain() {
-        if cause.is::<BadInput>() || cause.is::<seer_core::CoreError>() {
+        if cause.is::<BadInput>()
+            || cause.is::<seer_core::CoreError>()
+            || cause.is::<seer_runtime::ConfigError>()
+        {
             return EXIT_BAD_INPUT;
         }
         if let Some(m) = cause.downcast_ref::<ModelError>() {
@@ -150,14 +165,15 @@ fn exit_code(err: &anyhow::Error) -> u8 {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SEER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    // service commands set up logging from their loaded configuration (a --config file may set
+    // it); a second init is a no-op, so this one only takes effect for the others
+    if !matches!(
+        cli.command,
+        Command::Engine(_) | Command::Ingest(_) | Command::Gateway(_) | Command::Replay(_)
+    ) {
+        seer_runtime::init_logging(&config::log_from_env());
+    }
     let result = match cli.command {
         Command::Info { json } => info::run(json),
         Command::Model {
@@ -171,6 +187,9 @@ fn main() -> ExitCode {
         Command::Gateway(args) => gateway_cmd::run(&args),
         Command::Replay(args) => services::replay(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Config {
+            command: ConfigCommand::Print(args),
+        } => config::print(&args),
         Command::Bench {
             command:
                 BenchCommand::Kernels {

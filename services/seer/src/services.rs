@@ -1,144 +1,195 @@
 //! `seer engine`, `seer ingest` and `seer replay`: the pipeline's services one per process (as
-//! Kubernetes runs them), and a CSV producer for users with real data.
+//! Kubernetes runs them), and a CSV producer for users with real data. Each loads its
+//! configuration through [`crate::config`]; the flags here are shortcuts for common keys.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
 use prost::Message as _;
-use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use seer_core::csv::read_long_csv;
-use seer_ingest::{IngestConfig, IngestMetrics};
+use seer_ingest::IngestMetrics;
 use seer_proto::convert::timestamp;
 use seer_proto::v1::Observation;
-use seer_server::{Readiness, cancel_on_signals, spawn_admin};
-use tokio_util::sync::CancellationToken;
+use seer_runtime::{Readiness, Shutdown, init_logging, spawn_admin};
 
-use crate::init::parse_freq;
+use crate::config::{ConfigArgs, Service, kafka_properties, load};
+
+/// After the service itself drained (within the grace period), the little that is left (admin
+/// server, lag reporter) winds down within this.
+const WIND_DOWN: Duration = Duration::from_secs(3);
 
 #[derive(Args)]
 pub struct EngineArgs {
-    #[arg(long, default_value = "0.0.0.0:50051")]
-    pub listen: SocketAddr,
-    /// Directory of checkpoint directories, each served under its name
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// engine.listen
     #[arg(long)]
-    pub models: Option<PathBuf>,
+    pub listen: Option<String>,
+    /// engine.models_dir: directory of checkpoint directories, each served under its name
+    #[arg(long)]
+    pub models: Option<String>,
+    /// engine.default_model
     #[arg(long)]
     pub default_model: Option<String>,
-    /// Batches on the GPU at once
-    #[arg(long, default_value_t = 2)]
-    pub max_concurrent: usize,
-    #[arg(long, default_value = "0.0.0.0:9464")]
-    pub metrics_listen: SocketAddr,
+    /// engine.max_concurrent: batches on the GPU at once
+    #[arg(long)]
+    pub max_concurrent: Option<String>,
+    /// engine.metrics_listen
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
 }
 
 pub fn engine(a: &EngineArgs) -> anyhow::Result<()> {
+    let (_, config) = load(
+        &a.config,
+        &[
+            ("listen", "engine.listen", a.listen.as_deref()),
+            ("models", "engine.models_dir", a.models.as_deref()),
+            (
+                "default-model",
+                "engine.default_model",
+                a.default_model.as_deref(),
+            ),
+            (
+                "max-concurrent",
+                "engine.max_concurrent",
+                a.max_concurrent.as_deref(),
+            ),
+            (
+                "metrics-listen",
+                "engine.metrics_listen",
+                a.metrics_listen.as_deref(),
+            ),
+        ],
+        Service::Engine,
+    )?;
+    init_logging(&config.log);
+    let engine = config.engine();
     tokio::runtime::Runtime::new()?.block_on(async {
-        let shutdown = CancellationToken::new();
-        cancel_on_signals(shutdown.clone());
+        let shutdown = Shutdown::on_signals();
         let registry = prometheus::default_registry().clone();
         let ready = Readiness::default();
-        spawn_admin(a.metrics_listen, registry, ready.clone(), shutdown.clone())
+        spawn_admin(
+            engine.metrics_listen,
+            registry.clone(),
+            ready.clone(),
+            shutdown.token().clone(),
+        )
+        .await
+        .with_context(|| format!("metrics listener {}", engine.metrics_listen))?;
+        let listener = tokio::net::TcpListener::bind(engine.listen)
             .await
-            .context("metrics listener")?;
-        let listener = tokio::net::TcpListener::bind(a.listen)
-            .await
-            .with_context(|| format!("binding {}", a.listen))?;
+            .with_context(|| format!("binding {}", engine.listen))?;
         eprintln!("seer engine: listening on {}", listener.local_addr()?);
-        let config = seer_engine::EngineConfig {
-            models_dir: a.models.clone(),
-            default_model: a.default_model.clone(),
-            max_concurrent: a.max_concurrent,
-            ..Default::default()
-        };
-        ready.set(true);
-        seer_engine::serve(config, listener, shutdown).await?;
+        seer_engine::serve(engine, registry, listener, ready, shutdown.token().clone()).await?;
+        shutdown.drain(WIND_DOWN).await;
         Ok(())
     })
 }
 
 #[derive(Args)]
 pub struct IngestArgs {
-    #[arg(long, default_value = "127.0.0.1:9092")]
-    pub brokers: String,
-    #[arg(long, default_value = "http://127.0.0.1:50051")]
-    pub engine: String,
-    #[arg(long, default_value = "seer-ingest")]
-    pub group: String,
-    #[arg(long, default_value = "seer.observations")]
-    pub observations_topic: String,
-    #[arg(long, default_value = "seer.forecasts")]
-    pub forecasts_topic: String,
-    #[arg(long, default_value = "seer.dlq")]
-    pub dlq_topic: String,
-    /// Model name on the engine (default: its default model)
-    #[arg(long, default_value = "")]
-    pub model: String,
-    /// Points kept per series
-    #[arg(long, default_value_t = 168)]
-    pub window: usize,
-    /// Series spacing: seconds, or 15min, 1h, 1d
-    #[arg(long, default_value = "1h")]
-    pub freq: String,
-    #[arg(long, default_value_t = 0)]
-    pub horizon: u32,
-    #[arg(long, default_value_t = 1024)]
-    pub max_batch: usize,
-    /// Longest a due series waits for its batch, in milliseconds
-    #[arg(long, default_value_t = 10)]
-    pub max_delay_ms: u64,
-    #[arg(long, default_value = "0.0.0.0:9465")]
-    pub metrics_listen: SocketAddr,
-    /// Extra librdkafka setting for the ingest's clients, e.g. security.protocol=SSL (repeatable)
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// kafka.brokers
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// ingest.engine: the engines' gRPC endpoint
+    #[arg(long)]
+    pub engine: Option<String>,
+    /// ingest.group_id
+    #[arg(long)]
+    pub group: Option<String>,
+    /// topics.observations
+    #[arg(long)]
+    pub observations_topic: Option<String>,
+    /// topics.forecasts
+    #[arg(long)]
+    pub forecasts_topic: Option<String>,
+    /// topics.dead_letters
+    #[arg(long)]
+    pub dlq_topic: Option<String>,
+    /// ingest.model (default: the engine's default model)
+    #[arg(long)]
+    pub model: Option<String>,
+    /// ingest.window: points kept per series
+    #[arg(long)]
+    pub window: Option<String>,
+    /// ingest.freq: series spacing, seconds or 15min, 1h, 1d
+    #[arg(long)]
+    pub freq: Option<String>,
+    /// ingest.horizon
+    #[arg(long)]
+    pub horizon: Option<String>,
+    /// ingest.max_batch
+    #[arg(long)]
+    pub max_batch: Option<String>,
+    /// ingest.max_delay_ms: longest a due series waits for its batch
+    #[arg(long)]
+    pub max_delay_ms: Option<String>,
+    /// ingest.metrics_listen
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+    /// kafka.properties: extra librdkafka setting, e.g. fetch.min.bytes=1 (repeatable)
     #[arg(long = "kafka", value_name = "KEY=VALUE")]
     pub kafka: Vec<String>,
 }
 
-fn kafka_settings(items: &[String]) -> anyhow::Result<Vec<(String, String)>> {
-    items
-        .iter()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => {
-                Ok((k.trim().to_string(), v.trim().to_string()))
-            }
-            _ => Err(crate::BadInput(format!("--kafka {kv:?}: expected KEY=VALUE")).into()),
-        })
-        .collect()
-}
-
 pub fn ingest(a: &IngestArgs) -> anyhow::Result<()> {
+    let flags = [
+        ("brokers", "kafka.brokers", a.brokers.as_deref()),
+        ("engine", "ingest.engine", a.engine.as_deref()),
+        ("group", "ingest.group_id", a.group.as_deref()),
+        (
+            "observations-topic",
+            "topics.observations",
+            a.observations_topic.as_deref(),
+        ),
+        (
+            "forecasts-topic",
+            "topics.forecasts",
+            a.forecasts_topic.as_deref(),
+        ),
+        ("dlq-topic", "topics.dead_letters", a.dlq_topic.as_deref()),
+        ("model", "ingest.model", a.model.as_deref()),
+        ("window", "ingest.window", a.window.as_deref()),
+        ("freq", "ingest.freq", a.freq.as_deref()),
+        ("horizon", "ingest.horizon", a.horizon.as_deref()),
+        ("max-batch", "ingest.max_batch", a.max_batch.as_deref()),
+        (
+            "max-delay-ms",
+            "ingest.max_delay_ms",
+            a.max_delay_ms.as_deref(),
+        ),
+        (
+            "metrics-listen",
+            "ingest.metrics_listen",
+            a.metrics_listen.as_deref(),
+        ),
+    ];
+    let mut layers = crate::config::layers(&a.config, &flags).context("configuration")?;
+    kafka_properties(&mut layers, &a.kafka).context("configuration")?;
+    let config = crate::config::build(&layers, Service::Ingest).context("configuration")?;
+    init_logging(&config.log);
+    let ingest = config.ingest();
     tokio::runtime::Runtime::new()?.block_on(async {
-        let shutdown = CancellationToken::new();
-        cancel_on_signals(shutdown.clone());
+        let shutdown = Shutdown::on_signals();
         let registry = prometheus::Registry::new();
         let metrics = IngestMetrics::new(&registry)?;
         let ready = Readiness::default();
-        spawn_admin(a.metrics_listen, registry, ready.clone(), shutdown.clone())
-            .await
-            .context("metrics listener")?;
-        let config = IngestConfig {
-            brokers: a.brokers.clone(),
-            group_id: a.group.clone(),
-            observations_topic: a.observations_topic.clone(),
-            forecasts_topic: a.forecasts_topic.clone(),
-            dlq_topic: a.dlq_topic.clone(),
-            engine: a.engine.clone(),
-            model: a.model.clone(),
-            window: a.window,
-            default_freq: parse_freq(&a.freq)?,
-            horizon: a.horizon,
-            policy: seer_core::stream::BatchPolicy {
-                max_batch: a.max_batch,
-                max_delay: Duration::from_millis(a.max_delay_ms),
-                every_points: 1,
-            },
-            kafka: kafka_settings(&a.kafka)?,
-            ..Default::default()
-        };
-        seer_ingest::run(config, metrics, ready, shutdown).await?;
+        spawn_admin(
+            ingest.metrics_listen,
+            registry,
+            ready.clone(),
+            shutdown.token().clone(),
+        )
+        .await
+        .with_context(|| format!("metrics listener {}", ingest.metrics_listen))?;
+        seer_ingest::run(ingest, metrics, ready, shutdown.clone()).await?;
+        shutdown.drain(WIND_DOWN).await;
         Ok(())
     })
 }
@@ -148,10 +199,14 @@ pub struct ReplayArgs {
     /// Long-format CSV (series_id,timestamp,value)
     #[arg(long)]
     pub data: PathBuf,
-    #[arg(long, default_value = "127.0.0.1:9092")]
-    pub brokers: String,
-    #[arg(long, default_value = "seer.observations")]
-    pub topic: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// kafka.brokers
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// topics.observations
+    #[arg(long)]
+    pub topic: Option<String>,
     /// Observations per second (0: as fast as the broker takes them)
     #[arg(long, default_value_t = 0)]
     pub rate: u64,
@@ -160,6 +215,15 @@ pub struct ReplayArgs {
 /// Produces a CSV's points onto the observations topic in time order (every series interleaved),
 /// as protobuf `Observation`s keyed by series id; missing values are skipped.
 pub fn replay(a: &ReplayArgs) -> anyhow::Result<()> {
+    let (_, config) = load(
+        &a.config,
+        &[
+            ("brokers", "kafka.brokers", a.brokers.as_deref()),
+            ("topic", "topics.observations", a.topic.as_deref()),
+        ],
+        Service::Ingest,
+    )?;
+    init_logging(&config.log);
     let file =
         std::fs::File::open(&a.data).with_context(|| format!("opening {}", a.data.display()))?;
     let dataset = read_long_csv(std::io::BufReader::new(file))
@@ -176,11 +240,17 @@ pub fn replay(a: &ReplayArgs) -> anyhow::Result<()> {
         })
         .collect();
     points.sort_by_key(|p| p.0);
+    let topic = config.topics.observations.clone();
     tokio::runtime::Runtime::new()?.block_on(async {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &a.brokers)
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
+        let producer: FutureProducer = config
+            .kafka
+            .apply_properties(
+                config
+                    .kafka
+                    .client_config()
+                    .set("enable.idempotence", "true")
+                    .set("linger.ms", "5"),
+            )
             .create()?;
         let start = Instant::now();
         let mut pending = Vec::new();
@@ -193,7 +263,7 @@ pub fn replay(a: &ReplayArgs) -> anyhow::Result<()> {
             }
             .encode_to_vec();
             let producer = producer.clone();
-            let (topic, key) = (a.topic.clone(), id.to_string());
+            let (topic, key) = (topic.clone(), id.to_string());
             pending.push(tokio::spawn(async move {
                 producer
                     .send(

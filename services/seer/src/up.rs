@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use prost::Message as _;
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use seer_core::stream::DeadLetterReason;
 use seer_core::synthetic::{SyntheticKind, SyntheticSpec, generate};
 use seer_gpu::GpuContext;
 use seer_ingest::{IngestConfig, IngestMetrics};
@@ -25,9 +25,10 @@ use seer_model::checkpoint::{init_weights, save};
 use seer_model::train::{TrainOptions, train};
 use seer_proto::convert::timestamp;
 use seer_proto::v1::{Forecast, Observation};
-use seer_server::{Readiness, cancel_on_signals, spawn_admin};
+use seer_runtime::{KafkaConfig, Readiness, Shutdown, spawn_admin};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::{ConfigArgs, SeerConfig, Service, load};
 use crate::init::{SizeArgs, build_config};
 
 #[derive(Args)]
@@ -56,21 +57,24 @@ pub struct UpArgs {
     /// The public gRPC gateway (seer.v1.Forecasts, seer.v1.Models); port 0 picks a free one
     #[arg(long, default_value = "127.0.0.1:50052")]
     pub gateway_listen: SocketAddr,
-    #[arg(long, default_value = "seer.observations")]
-    pub observations_topic: String,
-    #[arg(long, default_value = "seer.forecasts")]
-    pub forecasts_topic: String,
-    #[arg(long, default_value = "seer.dlq")]
-    pub dlq_topic: String,
+    /// topics.observations
+    #[arg(long)]
+    pub observations_topic: Option<String>,
+    /// topics.forecasts
+    #[arg(long)]
+    pub forecasts_topic: Option<String>,
+    /// topics.dead_letters
+    #[arg(long)]
+    pub dlq_topic: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 const FREQ: i64 = 3600;
 
 /// Creates the topics on an external broker (already existing ones are fine).
-async fn ensure_topics(brokers: &str, topics: &[(&str, i32)]) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
+async fn ensure_topics(kafka: &KafkaConfig, topics: &[(&str, i32)]) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
     let new: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
@@ -157,16 +161,19 @@ fn train_demo_model(ctx: &GpuContext, dir: &std::path::Path) -> anyhow::Result<(
 
 /// Produces the demo series in hourly rounds (one point per series per round) at `rate`/s.
 fn run_producer(
-    brokers: String,
+    kafka: KafkaConfig,
     topic: String,
     series: usize,
     rate: u64,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("linger.ms", "5")
-        .set("enable.idempotence", "true")
+    let producer: ThreadedProducer<DefaultProducerContext> = kafka
+        .apply_properties(
+            kafka
+                .client_config()
+                .set("linger.ms", "5")
+                .set("enable.idempotence", "true"),
+        )
         .create()?;
     let data = demo_series(series, 24 * 120)?;
     let per_tick = (rate / 50).max(1) as usize;
@@ -225,13 +232,31 @@ fn quantile_of(h: &prometheus::Histogram, q: f64) -> Option<f64> {
 }
 
 pub fn run(a: &UpArgs) -> anyhow::Result<()> {
+    let (_, config) = load(
+        &a.config,
+        &[
+            ("brokers", "kafka.brokers", a.brokers.as_deref()),
+            (
+                "observations-topic",
+                "topics.observations",
+                a.observations_topic.as_deref(),
+            ),
+            (
+                "forecasts-topic",
+                "topics.forecasts",
+                a.forecasts_topic.as_deref(),
+            ),
+            ("dlq-topic", "topics.dead_letters", a.dlq_topic.as_deref()),
+        ],
+        Service::All,
+    )?;
     let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(up(a))
+    rt.block_on(up(a, config))
 }
 
-async fn up(a: &UpArgs) -> anyhow::Result<()> {
-    let shutdown = CancellationToken::new();
-    cancel_on_signals(shutdown.clone());
+async fn up(a: &UpArgs, config: SeerConfig) -> anyhow::Result<()> {
+    let tasks = Shutdown::on_signals();
+    let shutdown = tasks.token().clone();
     if let Some(secs) = a.duration {
         let s = shutdown.clone();
         tokio::spawn(async move {
@@ -239,16 +264,17 @@ async fn up(a: &UpArgs) -> anyhow::Result<()> {
             s.cancel();
         });
     }
+    let names = config.topics.clone();
     let topics = [
-        (a.observations_topic.as_str(), 3),
-        (a.forecasts_topic.as_str(), 3),
-        (a.dlq_topic.as_str(), 1),
+        (names.observations.as_str(), 3),
+        (names.forecasts.as_str(), 3),
+        (names.dead_letters.as_str(), 1),
     ];
     // the embedded broker lives as long as this function
     let mut _mock = None;
     let brokers = match &a.brokers {
         Some(b) => {
-            ensure_topics(b, &topics)
+            ensure_topics(&config.kafka, &topics)
                 .await
                 .with_context(|| format!("preparing topics on {b}"))?;
             b.clone()
@@ -309,35 +335,38 @@ async fn up(a: &UpArgs) -> anyhow::Result<()> {
             .await?
         }
     };
+    let kafka = KafkaConfig {
+        brokers: brokers.clone(),
+        ..config.kafka.clone()
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let engine_addr = listener.local_addr()?;
     let engine_config = seer_engine::EngineConfig {
         models_dir,
-        ..Default::default()
+        ..config.engine()
     };
+    // readiness of `seer up` is the ingest's; the engine's health is on its gRPC port
     let engine = tokio::spawn(seer_engine::serve_with_context(
         engine_config,
         ctx.clone(),
         registry.clone(),
         listener,
+        Readiness::default(),
         shutdown.clone(),
     ));
     eprintln!("seer up: engine at http://{engine_addr}, metrics at http://{metrics_addr}/metrics");
     let ingest_metrics = IngestMetrics::new(&registry)?;
     let ingest_config = IngestConfig {
-        brokers: brokers.clone(),
-        observations_topic: a.observations_topic.clone(),
-        forecasts_topic: a.forecasts_topic.clone(),
-        dlq_topic: a.dlq_topic.clone(),
+        kafka: kafka.clone(),
         engine: format!("http://{engine_addr}"),
         horizon: 24,
-        ..Default::default()
+        ..config.ingest()
     };
     let ingest = tokio::spawn(seer_ingest::run(
         ingest_config,
         ingest_metrics.clone(),
         ready.clone(),
-        shutdown.clone(),
+        tasks.clone(),
     ));
     // the gateway: its own view of the forecasts topic, Forecast → this engine, Ingest → Kafka
     let gateway_listener = match tokio::net::TcpListener::bind(a.gateway_listen).await {
@@ -347,12 +376,10 @@ async fn up(a: &UpArgs) -> anyhow::Result<()> {
     let gateway_addr = gateway_listener.local_addr()?;
     let gateway = seer_gateway::Gateway::start(
         seer_gateway::GatewayConfig {
-            brokers: brokers.clone(),
-            forecasts_topic: a.forecasts_topic.clone(),
-            observations_topic: a.observations_topic.clone(),
+            kafka: kafka.clone(),
             engine: format!("http://{engine_addr}"),
             history_freq: FREQ,
-            ..Default::default()
+            ..config.gateway()
         },
         &registry,
         shutdown.clone(),
@@ -364,20 +391,20 @@ async fn up(a: &UpArgs) -> anyhow::Result<()> {
     );
     let producer = {
         let (b, t, s, r, stop) = (
-            brokers.clone(),
-            a.observations_topic.clone(),
+            kafka.clone(),
+            names.observations.clone(),
             a.series,
             a.rate,
             shutdown.clone(),
         );
         tokio::task::spawn_blocking(move || run_producer(b, t, s, r, stop))
     };
-    let view: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
+    let view: BaseConsumer = kafka
+        .client_config()
         .set("group.id", "seer-up-view")
         .set("auto.offset.reset", "latest")
         .create()?;
-    view.subscribe(&[&a.forecasts_topic])?;
+    view.subscribe(&[&names.forecasts])?;
     let mut latest: HashMap<String, Forecast> = HashMap::new();
     let mut forecasts = 0u64;
     let (mut last_obs, mut last_fc, mut last_print) = (0u64, 0u64, Instant::now());
@@ -398,19 +425,15 @@ async fn up(a: &UpArgs) -> anyhow::Result<()> {
                     .map(|s| format!("{:.0} ms", s * 1e3))
                     .unwrap_or_else(|| "-".into())
             };
-            let dlq: u64 = [
-                "undecodable",
-                "missing_field",
-                "non_finite_value",
-                "late",
-                "off_grid",
-                "oversized",
-                "future_timestamp",
-                "key_mismatch",
-            ]
-            .iter()
-            .map(|r| ingest_metrics.dead_letters.with_label_values(&[r]).get())
-            .sum();
+            let dlq: u64 = DeadLetterReason::ALL
+                .iter()
+                .map(|r| {
+                    ingest_metrics
+                        .dead_letters
+                        .with_label_values(&[r.as_str()])
+                        .get()
+                })
+                .sum();
             println!(
                 "events {:>8.0}/s  forecasts {:>8.0}/s  latency p50 ≤ {} p99 ≤ {}  windows {}  dead letters {}",
                 (obs - last_obs) as f64 / secs,
@@ -448,6 +471,7 @@ async fn up(a: &UpArgs) -> anyhow::Result<()> {
     }
     let _ = producer.await;
     ingest.await?.context("ingest")?;
+    tasks.drain(Duration::from_secs(3)).await;
     engine.await?.context("engine")?;
     gateway.await?.context("gateway")?;
     println!("seer up: stopped after {forecasts} forecasts");

@@ -25,11 +25,13 @@
 //! With `every_points > 1`, call [`DueTracker::promote_idle`] now and then: the last points of
 //! a series that goes quiet are otherwise never forecast and hold the commit position back.
 
+mod dead_letter;
 mod due;
 mod offsets;
 mod store;
 mod window;
 
+pub use dead_letter::DeadLetterReason;
 pub use due::{BatchPolicy, DueTracker, SeriesKey};
 pub use offsets::OffsetTracker;
 pub use store::{FrequencyRule, SeriesEntry, WindowStore};

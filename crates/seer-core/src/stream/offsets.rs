@@ -176,7 +176,7 @@ impl PartitionOffsets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synthetic::Rng;
+    use crate::rng::SplitMix64;
 
     #[test]
     fn out_of_order_finishes_never_skip_an_unfinished_message() {
@@ -364,7 +364,7 @@ mod tests {
         // the interesting cases, not only the no-ops.
         let mut hits = [0usize; 3];
         for seed in 0..40u64 {
-            let mut rng = Rng::new(0x0FF5_E700 + seed);
+            let mut rng = SplitMix64::new(0x0FF5_E700 + seed);
             let mut t = OffsetTracker::new();
             let mut naive: [Naive; 3] = Default::default();
             let mut next = [0i64; 3];

@@ -243,7 +243,7 @@ mod tests {
         );
         assert_eq!(store.observe(0, "h1", 0, 1.0), Ok(Placement::Started));
         let err = store.observe(0, "h1", 60, 2.0).unwrap_err();
-        assert_eq!(err.reason(), "off_grid");
+        assert_eq!(err.reason().as_str(), "off_grid");
         assert_eq!(
             store.observe(0, "h1", 3600, 2.0),
             Ok(Placement::Advanced { gaps: 0 })

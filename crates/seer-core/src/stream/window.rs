@@ -52,10 +52,11 @@ pub enum Rejection {
 impl Rejection {
     /// A stable lowercase name for the dead-letter reason header; never changes between
     /// releases, so consumers of the dead-letter topic can match on it.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> crate::stream::DeadLetterReason {
+        use crate::stream::DeadLetterReason;
         match self {
-            Rejection::Late { .. } => "late",
-            Rejection::OffGrid { .. } => "off_grid",
+            Rejection::Late { .. } => DeadLetterReason::Late,
+            Rejection::OffGrid { .. } => DeadLetterReason::OffGrid,
         }
     }
 }
@@ -275,7 +276,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::synthetic::Rng;
+    use crate::rng::SplitMix64;
 
     /// Compares NaN as equal to NaN, so gaps can be spelled out in expected values.
     fn same(actual: &[f64], expected: &[f64]) -> bool {
@@ -350,7 +351,7 @@ mod tests {
                 oldest: 600
             })
         );
-        assert_eq!(late.unwrap_err().reason(), "late");
+        assert_eq!(late.unwrap_err().reason().as_str(), "late");
         assert_eq!(
             late.unwrap_err().to_string(),
             "timestamp 540 is older than the window's oldest slot 600"
@@ -405,7 +406,7 @@ mod tests {
                 anchor: 17
             }
         );
-        assert_eq!(err.reason(), "off_grid");
+        assert_eq!(err.reason().as_str(), "off_grid");
         assert_eq!(
             err.to_string(),
             "timestamp 20 is not on the grid of 10 s through 17"
@@ -618,7 +619,7 @@ mod tests {
 
     #[test]
     fn random_inserts_match_a_naive_model() {
-        let mut rng = Rng::new(0x5EE4_0001);
+        let mut rng = SplitMix64::new(0x5EE4_0001);
         // Outcomes reached, by kind: the run must cover every one of them.
         let mut reached: BTreeMap<&str, usize> = BTreeMap::new();
         for case in 0..300 {
@@ -658,7 +659,7 @@ mod tests {
                     Ok(Placement::Backfilled) => "backfilled",
                     Ok(Placement::Duplicate) => "duplicate",
                     Ok(Placement::Reset { .. }) => "reset",
-                    Err(rejection) => rejection.reason(),
+                    Err(rejection) => rejection.reason().as_str(),
                 };
                 *reached.entry(kind).or_default() += 1;
                 if got.is_ok() {

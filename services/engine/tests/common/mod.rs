@@ -15,6 +15,7 @@ use seer_model::checkpoint::{init_weights, save};
 use seer_model::{ModelConfig, ModelKind};
 use seer_proto::v1::engine_client::EngineClient;
 use seer_proto::v1::{ForecastBatchRequest, SeriesWindow};
+use seer_runtime::Readiness;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -122,10 +123,20 @@ pub struct Engine {
     pub shutdown: CancellationToken,
     pub task: JoinHandle<Result<(), EngineError>>,
     pub metrics: prometheus::Registry,
+    pub ready: Readiness,
     pub dir: Option<TempDir>,
 }
 
 impl Engine {
+    /// Until models are loaded and warmed up (or the engine failed to start).
+    pub async fn wait_ready(&self) {
+        let t = std::time::Instant::now();
+        while !self.ready.get() && !self.task.is_finished() {
+            assert!(t.elapsed() < Duration::from_secs(120), "engine never ready");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     pub async fn client(&self) -> EngineClient<Channel> {
         EngineClient::connect(format!("http://{}", self.addr))
             .await
@@ -159,20 +170,25 @@ pub async fn start(mut config: EngineConfig) -> Engine {
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
     let metrics = prometheus::Registry::new();
+    let ready = Readiness::default();
     let task = tokio::spawn(seer_engine::serve_with_context(
         config,
         ctx(),
         metrics.clone(),
         listener,
+        ready.clone(),
         shutdown.clone(),
     ));
-    Engine {
+    let engine = Engine {
         addr,
         shutdown,
         task,
         metrics,
+        ready,
         dir: Some(dir),
-    }
+    };
+    engine.wait_ready().await;
+    engine
 }
 
 /// An engine over a service the test built (so it can hold the service's permits).
@@ -190,21 +206,26 @@ pub async fn start_service(config: &EngineConfig) -> (Engine, EngineService) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(seer_engine::serve_service(
-        service.clone(),
-        listener,
-        shutdown.clone(),
-    ));
-    (
-        Engine {
-            addr,
-            shutdown,
-            task,
-            metrics,
-            dir: Some(dir),
-        },
-        service,
-    )
+    let ready = Readiness::default();
+    let task = tokio::spawn({
+        let (service, config, ready, shutdown) = (
+            service.clone(),
+            config.clone(),
+            ready.clone(),
+            shutdown.clone(),
+        );
+        async move { seer_engine::serve_service(service, &config, listener, ready, shutdown).await }
+    });
+    let engine = Engine {
+        addr,
+        shutdown,
+        task,
+        metrics,
+        ready,
+        dir: Some(dir),
+    };
+    engine.wait_ready().await;
+    (engine, service)
 }
 
 /// A smooth daily-cycle hourly series of `n` points ending one step before `T0 + n·HOUR`.

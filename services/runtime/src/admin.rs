@@ -1,5 +1,6 @@
 //! What every seer process serves besides its own API: Prometheus metrics on `/metrics`,
-//! liveness on `/healthz`, readiness on `/readyz`, and shutdown on SIGTERM or Ctrl-C.
+//! liveness on `/healthz` (the process answers; never Kafka or models, so a broker outage does
+//! not restart every pod) and readiness on `/readyz` (the service says when it can take work).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -87,36 +88,6 @@ pub async fn spawn_admin(
         }
     });
     Ok(local)
-}
-
-/// Cancels `token` on SIGTERM (Kubernetes' stop signal) or Ctrl-C.
-pub fn cancel_on_signals(token: CancellationToken) {
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                        let _ = ctrl_c.await;
-                        token.cancel();
-                        return;
-                    }
-                };
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = ctrl_c.await;
-        }
-        tracing::info!("shutting down");
-        token.cancel();
-    });
 }
 
 /// A minimal HTTP/1.1 GET for tests and probes: (status, body).

@@ -1,0 +1,177 @@
+//! The one place seer creates Kafka client settings: every consumer, producer and admin client of
+//! every service starts from [`KafkaConfig::client_config`], so brokers, security and extra
+//! librdkafka properties apply everywhere alike.
+
+use std::collections::BTreeMap;
+
+use rdkafka::ClientConfig;
+use serde::Deserialize;
+
+/// The `[kafka]` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    pub brokers: String,
+    pub security_protocol: String,
+    pub sasl_mechanism: String,
+    pub sasl_username: String,
+    pub sasl_password: String,
+    pub ssl_ca_location: String,
+    pub ssl_certificate_location: String,
+    pub ssl_key_location: String,
+    pub ssl_key_password: String,
+    /// Any other librdkafka property; applied last, so it wins over seer's own tuning.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        crate::defaults::section("kafka")
+    }
+}
+
+const PROTOCOLS: [&str; 4] = ["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"];
+
+impl KafkaConfig {
+    /// Plaintext to `brokers` with every other setting at its default (tests, `seer up`).
+    pub fn with_brokers(brokers: impl Into<String>) -> Self {
+        KafkaConfig {
+            brokers: brokers.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Checks what librdkafka would only reject when the first client is created, naming the key.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.brokers.trim().is_empty() {
+            return Err(("kafka.brokers", "must name at least one host:port".into()));
+        }
+        let protocol = self.security_protocol.to_ascii_lowercase();
+        if !PROTOCOLS.contains(&protocol.as_str()) {
+            return Err((
+                "kafka.security_protocol",
+                format!("must be one of {}", PROTOCOLS.join(", ")),
+            ));
+        }
+        let sasl = protocol.starts_with("sasl_");
+        if sasl && self.sasl_mechanism.is_empty() {
+            return Err((
+                "kafka.sasl_mechanism",
+                format!("is required with security_protocol {protocol}"),
+            ));
+        }
+        if !sasl && !self.sasl_mechanism.is_empty() {
+            return Err((
+                "kafka.sasl_mechanism",
+                format!("needs a sasl_* security_protocol, not {protocol}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Client settings every seer Kafka client starts from; callers add their role's settings
+    /// (group id, idempotence...) and then [`KafkaConfig::apply_properties`], so that the user's
+    /// extra properties have the last word.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        c.set(
+            "security.protocol",
+            self.security_protocol.to_ascii_lowercase(),
+        );
+        let optional = [
+            ("sasl.mechanism", &self.sasl_mechanism),
+            ("sasl.username", &self.sasl_username),
+            ("sasl.password", &self.sasl_password),
+            ("ssl.ca.location", &self.ssl_ca_location),
+            ("ssl.certificate.location", &self.ssl_certificate_location),
+            ("ssl.key.location", &self.ssl_key_location),
+            ("ssl.key.password", &self.ssl_key_password),
+        ];
+        for (key, value) in optional {
+            if !value.is_empty() {
+                c.set(key, value);
+            }
+        }
+        self.apply_properties(&mut c);
+        c
+    }
+
+    /// Sets the user's extra properties over whatever `c` holds.
+    pub fn apply_properties<'a>(&self, c: &'a mut ClientConfig) -> &'a mut ClientConfig {
+        for (k, v) in &self.properties {
+            c.set(k, v);
+        }
+        c
+    }
+}
+
+/// The `[topics]` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topics {
+    pub observations: String,
+    pub forecasts: String,
+    pub dead_letters: String,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        crate::defaults::section("topics")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_and_extra_properties_reach_every_client() {
+        let mut k = KafkaConfig {
+            security_protocol: "SASL_SSL".into(),
+            sasl_mechanism: "SCRAM-SHA-512".into(),
+            sasl_username: "seer".into(),
+            sasl_password: "pw".into(),
+            ssl_ca_location: "/etc/ca.pem".into(),
+            ..KafkaConfig::with_brokers("b1:9093,b2:9093")
+        };
+        k.properties
+            .insert("socket.keepalive.enable".into(), "true".into());
+        k.properties
+            .insert("security.protocol".into(), "sasl_ssl".into());
+        k.validate().unwrap();
+        let c = k.client_config();
+        assert_eq!(c.get("bootstrap.servers"), Some("b1:9093,b2:9093"));
+        assert_eq!(c.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(c.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+        assert_eq!(c.get("sasl.password"), Some("pw"));
+        assert_eq!(c.get("ssl.ca.location"), Some("/etc/ca.pem"));
+        assert_eq!(c.get("ssl.key.location"), None);
+        assert_eq!(c.get("socket.keepalive.enable"), Some("true"));
+        let mut role = k.client_config();
+        role.set("socket.keepalive.enable", "false");
+        k.apply_properties(&mut role);
+        assert_eq!(role.get("socket.keepalive.enable"), Some("true"));
+    }
+
+    #[test]
+    fn inconsistent_security_is_rejected_by_key() {
+        let bad = KafkaConfig {
+            security_protocol: "sasl_plaintext".into(),
+            ..Default::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().0, "kafka.sasl_mechanism");
+        let bad = KafkaConfig {
+            security_protocol: "tls".into(),
+            ..Default::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().0, "kafka.security_protocol");
+        assert_eq!(
+            KafkaConfig::with_brokers(" ").validate().unwrap_err().0,
+            "kafka.brokers"
+        );
+        KafkaConfig::default().validate().unwrap();
+        assert_eq!(Topics::default().dead_letters, "seer.dlq");
+    }
+}
