@@ -2,10 +2,12 @@
 //!
 //! Reading long-format CSV input, timestamps and calendars, the preprocessing that
 //! `docs/models.md` specifies (regular grid, context window, imputation, mean scaling, time
-//! features), quantiles as numpy computes them, and series ids to embedding rows.
+//! features), quantiles as numpy computes them (and nearest-rank percentiles), and series ids to
+//! embedding rows.
 //!
-//! Also forecast accuracy metrics, the seasonal-naive baseline they are judged against, and a
-//! seeded synthetic data generator for demos and tests.
+//! Also forecast accuracy metrics, the seasonal-naive baseline they are judged against, the
+//! seedable generator behind seer's seeded draws on the host, and a seeded synthetic data
+//! generator for demos and tests.
 
 pub mod csv;
 mod error;
@@ -14,6 +16,7 @@ pub mod hash;
 pub mod metrics;
 pub mod naive;
 pub mod quantiles;
+pub mod rng;
 pub mod scaling;
 pub mod series;
 pub mod stream;

@@ -398,7 +398,7 @@ fn check_forecast(actual: &[f64], what: &str, forecast: &[f64]) -> Result<(), Co
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synthetic::Rng;
+    use crate::rng::SplitMix64;
 
     const NAN: f64 = f64::NAN;
 
@@ -543,7 +543,7 @@ mod tests {
 
     #[test]
     fn crps_samples_matches_brute_force() {
-        let mut rng = Rng::new(7);
+        let mut rng = SplitMix64::new(7);
         for n in [1usize, 2, 3, 10, 57, 200] {
             for _ in 0..5 {
                 // Offset by 1e6 to exercise the centring: the spread is ~10, the level huge.
@@ -582,7 +582,7 @@ mod tests {
     #[test]
     fn crps_samples_approaches_gaussian_closed_form() {
         let (mu, sigma) = (2.0, 3.0);
-        let mut rng = Rng::new(2024);
+        let mut rng = SplitMix64::new(2024);
         let samples: Vec<f64> = (0..200_000).map(|_| mu + sigma * rng.normal()).collect();
         for y in [2.0, 4.5, -7.0] {
             let expected = crps_gaussian(mu, sigma, y);

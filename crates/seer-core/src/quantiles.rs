@@ -1,4 +1,5 @@
-//! Quantile levels and sample quantiles, matching `numpy.quantile`'s default ("linear") method.
+//! Quantile levels and sample quantiles: `numpy.quantile`'s default ("linear") method for
+//! forecasts, and the nearest-rank percentile for measurements such as latencies.
 
 use crate::CoreError;
 
@@ -46,6 +47,23 @@ pub fn quantiles_of(samples: &mut [f64], levels: &[f64]) -> Vec<f64> {
         .iter()
         .map(|&q| quantile_sorted(samples, q))
         .collect()
+}
+
+/// The nearest-rank `q`-percentile of ascending `sorted` values: `sorted[⌈q·n⌉ − 1]`, the rank
+/// clamped to 1..=n, so `q` at or below 0 (or NaN) gives the smallest value and `q` at or above
+/// 1 the largest. Unlike [`quantile_sorted`] it never interpolates: a latency percentile is a
+/// latency that was measured. `None` when `sorted` is empty.
+pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+    percentile_index(sorted.len(), q).map(|i| sorted[i])
+}
+
+/// The index [`percentile`] reads in a sorted sample of `len` values, for samples that are not
+/// `f64` (integer microseconds, histogram counts); `None` when `len` is 0.
+pub fn percentile_index(len: usize, q: f64) -> Option<usize> {
+    if len == 0 {
+        return None;
+    }
+    Some(((q * len as f64).ceil() as usize).clamp(1, len) - 1)
 }
 
 /// Parses comma-separated quantile levels such as `0.1,0.5,0.9`, keeping their order.
@@ -145,6 +163,34 @@ mod tests {
         assert_eq!(q.len(), 1);
         assert!(q[0].is_nan());
         assert!(quantiles_of(&mut [1.0], &[]).is_empty());
+    }
+
+    #[test]
+    fn percentile_is_the_nearest_rank() {
+        let x: Vec<f64> = (1..=10).map(f64::from).collect();
+        assert_eq!(percentile(&x, 0.5), Some(5.0)); // rank ⌈5⌉ = 5
+        assert_eq!(percentile(&x, 0.9), Some(9.0));
+        assert_eq!(percentile(&x, 0.91), Some(10.0)); // rank ⌈9.1⌉ = 10
+        assert_eq!(percentile(&x, 0.99), Some(10.0));
+        assert_eq!(percentile(&x, 0.05), Some(1.0));
+        // the lower middle value of an even count, never their mean
+        assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 0.5), Some(2.0));
+        assert_eq!(percentile(&[1.0, 2.0, 3.0], 0.5), Some(2.0));
+        assert_eq!(percentile(&[7.5], 0.999), Some(7.5));
+    }
+
+    #[test]
+    fn percentile_clamps_the_rank() {
+        let x = [1.0, 2.0, 3.0];
+        assert_eq!(percentile(&x, 0.0), Some(1.0));
+        assert_eq!(percentile(&x, -1.0), Some(1.0));
+        assert_eq!(percentile(&x, f64::NAN), Some(1.0));
+        assert_eq!(percentile(&x, 1.0), Some(3.0));
+        assert_eq!(percentile(&x, 5.0), Some(3.0));
+        assert_eq!(percentile(&[], 0.5), None);
+        assert_eq!(percentile_index(0, 0.5), None);
+        assert_eq!(percentile_index(1000, 0.999), Some(998));
+        assert_eq!(percentile_index(1000, 0.5), Some(499));
     }
 
     #[test]

@@ -7,12 +7,13 @@
 //! regime (level, seasonal amplitude or both) at a random step in their last third, so that
 //! forecasters and detectors have something to get wrong.
 //!
-//! The generator has its own PRNG (SplitMix64) so that a seed gives the same data on every
-//! platform and every version of the dependencies. Series `i` draws from its own stream, derived
-//! from the seed and `i`, so the first k series of a spec do not depend on how many follow.
+//! Draws come from [`SplitMix64`], so that a seed gives the same data on every platform and every
+//! version of the dependencies. Series `i` draws from its own stream, derived from the seed and
+//! `i`, so the first k series of a spec do not depend on how many follow.
 
 use crate::CoreError;
 use crate::csv::Series;
+use crate::rng::SplitMix64;
 use crate::series::MAX_GRID_POINTS;
 use crate::time::format_timestamp;
 
@@ -69,7 +70,7 @@ pub fn generate(spec: &SyntheticSpec) -> Result<Vec<Series>, CoreError> {
 /// [`generate`] applies it: the ground truth for a change-point detector or a test.
 pub fn regime_shifts(spec: &SyntheticSpec) -> Vec<Option<RegimeShift>> {
     (0..spec.series)
-        .map(|i| Params::draw(spec, &mut Rng::for_series(spec.seed, i)).shift)
+        .map(|i| Params::draw(spec, &mut series_rng(spec.seed, i)).shift)
         .collect()
 }
 
@@ -120,7 +121,7 @@ struct Params {
 }
 
 impl Params {
-    fn draw(spec: &SyntheticSpec, rng: &mut Rng) -> Params {
+    fn draw(spec: &SyntheticSpec, rng: &mut SplitMix64) -> Params {
         // Every draw happens whatever the kind and frequency, so that one parameter's value does
         // not depend on whether another was needed.
         let level = match spec.kind {
@@ -130,7 +131,7 @@ impl Params {
             SyntheticKind::Counts => 50f64.powf(rng.uniform()),
         };
         let trend = rng.range(-0.3, 0.5);
-        let phase = |rng: &mut Rng| rng.range(0.0, std::f64::consts::TAU);
+        let phase = |rng: &mut SplitMix64| rng.range(0.0, std::f64::consts::TAU);
         let daily = (rng.range(0.1, 0.4), phase(rng));
         let weekly = (rng.range(0.05, 0.25), phase(rng));
         let yearly = (rng.range(0.1, 0.3), phase(rng));
@@ -166,7 +167,7 @@ impl Params {
     }
 }
 
-fn draw_shift(points: usize, rng: &mut Rng) -> Option<RegimeShift> {
+fn draw_shift(points: usize, rng: &mut SplitMix64) -> Option<RegimeShift> {
     let happens = rng.uniform() < 0.5;
     let where_ = rng.uniform();
     let what = rng.uniform();
@@ -208,7 +209,7 @@ fn generate_series(
     timestamps: &[i64],
     apply_shift: bool,
 ) -> Series {
-    let mut rng = Rng::for_series(spec.seed, i);
+    let mut rng = series_rng(spec.seed, i);
     let p = Params::draw(spec, &mut rng);
     let n = spec.points.max(1) as f64;
     let values = timestamps
@@ -284,99 +285,11 @@ fn quote(field: &str) -> String {
     }
 }
 
-/// SplitMix64 (Steele, Lea & Flood 2014): tiny, fast, and good enough for synthetic data; also
-/// used by the crate's tests.
-#[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// A stream per series: the seed and the index pass through the output mix, so neighbouring
-    /// seeds or indices do not give overlapping streams.
-    fn for_series(seed: u64, index: usize) -> Rng {
-        let mut mixer = Rng::new(seed ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
-        Rng::new(mixer.next_u64())
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1), 53 random bits.
-    pub(crate) fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// Uniform in (0, 1]: safe to take the logarithm of.
-    fn uniform_open(&mut self) -> f64 {
-        1.0 - self.uniform()
-    }
-
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.uniform()
-    }
-
-    /// Standard normal by Box–Muller (the cosine half; the sine half is dropped so that every
-    /// call consumes exactly two words).
-    pub(crate) fn normal(&mut self) -> f64 {
-        let r = (-2.0 * self.uniform_open().ln()).sqrt();
-        r * (std::f64::consts::TAU * self.uniform()).cos()
-    }
-
-    /// Gamma(shape, scale) by Marsaglia & Tsang (2000); 0 for a shape or scale that is not
-    /// positive and finite.
-    fn gamma(&mut self, shape: f64, scale: f64) -> f64 {
-        if !(shape > 0.0 && shape.is_finite() && scale > 0.0 && scale.is_finite()) {
-            return 0.0;
-        }
-        if shape < 1.0 {
-            // Gamma(k) = Gamma(k + 1) · U^(1/k).
-            let u = self.uniform_open();
-            return self.gamma(shape + 1.0, scale) * u.powf(1.0 / shape);
-        }
-        let d = shape - 1.0 / 3.0;
-        let c = 1.0 / (9.0 * d).sqrt();
-        loop {
-            let x = self.normal();
-            let v = (1.0 + c * x).powi(3);
-            if v <= 0.0 {
-                continue;
-            }
-            if self.uniform_open().ln() < 0.5 * x * x + d - d * v + d * v.ln() {
-                return d * v * scale;
-            }
-        }
-    }
-
-    /// Poisson(λ) by Knuth's product of uniforms, in chunks of λ ≤ 30 (a Poisson sum is Poisson
-    /// of the summed rates), so that e^−λ never underflows. O(λ) draws, fine for the rates this
-    /// module asks for; 0 for a rate that is not positive and finite.
-    fn poisson(&mut self, lambda: f64) -> f64 {
-        if !(lambda > 0.0 && lambda.is_finite()) {
-            return 0.0;
-        }
-        const CHUNK: f64 = 30.0;
-        let mut rest = lambda;
-        let mut count = 0.0;
-        while rest > 0.0 {
-            let rate = rest.min(CHUNK);
-            rest -= rate;
-            let limit = (-rate).exp();
-            let mut product = self.uniform_open();
-            while product > limit {
-                count += 1.0;
-                product *= self.uniform_open();
-            }
-        }
-        count
-    }
+/// A stream per series: the seed and the index pass through the output mix, so neighbouring
+/// seeds or indices do not give overlapping streams.
+fn series_rng(seed: u64, index: usize) -> SplitMix64 {
+    let mut mixer = SplitMix64::new(seed ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    SplitMix64::new(mixer.next_u64())
 }
 
 #[cfg(test)]
@@ -478,7 +391,7 @@ mod tests {
             };
             let mut checked = 0;
             for (i, series) in generate(&s).unwrap().iter().enumerate() {
-                let p = Params::draw(&s, &mut Rng::for_series(s.seed, i));
+                let p = Params::draw(&s, &mut series_rng(s.seed, i));
                 // Counts of a mean near 1, or overdispersed ones, hide a ±10 % cycle in noise.
                 if kind == SyntheticKind::Counts && (p.level < 10.0 || p.dispersion.is_some()) {
                     continue;
@@ -560,14 +473,14 @@ mod tests {
             seed: 5,
             kind: SyntheticKind::Real,
         };
-        let p = Params::draw(&s, &mut Rng::for_series(s.seed, 0));
+        let p = Params::draw(&s, &mut series_rng(s.seed, 0));
         assert_eq!(p.daily.0, 0.0);
         assert!(p.weekly.0 > 0.0 && p.yearly.0 > 0.0);
         let monthly = SyntheticSpec {
             freq: 30 * DAY,
             ..s.clone()
         };
-        let p = Params::draw(&monthly, &mut Rng::for_series(s.seed, 0));
+        let p = Params::draw(&monthly, &mut series_rng(s.seed, 0));
         assert_eq!((p.daily.0, p.weekly.0), (0.0, 0.0));
         assert!(p.yearly.0 > 0.0);
     }
@@ -675,30 +588,5 @@ mod tests {
         })
         .unwrap();
         assert!(early[0].values.iter().all(|v| v.is_finite()));
-    }
-
-    #[test]
-    fn rng_draws_have_the_right_moments() {
-        let mut rng = Rng::new(1);
-        let n = 100_000;
-        let mean = |f: &mut dyn FnMut() -> f64| (0..n).map(|_| f()).sum::<f64>() / n as f64;
-        assert!((mean(&mut || rng.uniform()) - 0.5).abs() < 0.01);
-        let mut rng = Rng::new(2);
-        assert!(mean(&mut || rng.normal()).abs() < 0.02);
-        let mut rng = Rng::new(3);
-        assert!((mean(&mut || rng.normal().powi(2)) - 1.0).abs() < 0.02);
-        let mut rng = Rng::new(4);
-        // Gamma(2.5, 3) has mean 7.5.
-        assert!((mean(&mut || rng.gamma(2.5, 3.0)) - 7.5).abs() < 0.1);
-        let mut rng = Rng::new(5);
-        assert!((mean(&mut || rng.gamma(0.5, 2.0)) - 1.0).abs() < 0.03);
-        let mut rng = Rng::new(6);
-        // Two chunks: λ = 45 = 30 + 15.
-        assert!((mean(&mut || rng.poisson(45.0)) - 45.0).abs() < 0.15);
-        let mut rng = Rng::new(7);
-        assert!((mean(&mut || rng.poisson(0.7)) - 0.7).abs() < 0.02);
-        assert_eq!(rng.poisson(0.0), 0.0);
-        assert_eq!(rng.poisson(f64::NAN), 0.0);
-        assert_eq!(rng.gamma(-1.0, 1.0), 0.0);
     }
 }

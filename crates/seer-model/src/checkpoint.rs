@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors};
+use seer_core::rng::SplitMix64;
 
-use crate::ModelError;
 use crate::config::{ModelConfig, ModelKind};
+use crate::error::ModelError;
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -291,7 +292,7 @@ pub fn save(dir: &Path, config: &ModelConfig, weights: &Weights) -> Result<(), M
 /// Seeded random weights with PyTorch's default initialisation ranges: U(±1/√H) for recurrent
 /// layers, U(±1/√fan_in) for linear and conv layers, N(0, 1)-like U(±√3) for embeddings.
 pub fn init_weights(config: &ModelConfig, seed: u64) -> Result<Weights, ModelError> {
-    let mut rng = SplitMix64(seed ^ 0x5EE5_F0CA_57E5_0000);
+    let mut rng = SplitMix64::new(seed ^ 0x5EE5_F0CA_57E5_0000);
     let mut w = Weights::default();
     for (name, shape) in expected_tensors(config)? {
         let n: usize = shape.iter().product();
@@ -314,7 +315,7 @@ pub fn init_weights(config: &ModelConfig, seed: u64) -> Result<Weights, ModelErr
             1.0 / (fan_in.max(1) as f64).sqrt()
         };
         let values = (0..n)
-            .map(|_| ((rng.unit() * 2.0 - 1.0) * bound) as f32)
+            .map(|_| ((rng.uniform() * 2.0 - 1.0) * bound) as f32)
             .collect();
         w.insert(name, shape, values);
     }
@@ -326,21 +327,4 @@ fn fan_in_of_weight(config: &ModelConfig, bias: &str) -> Option<usize> {
     let expected = expected_tensors(config).ok()?;
     let (_, shape) = expected.into_iter().find(|(n, _)| *n == weight)?;
     Some(shape[1..].iter().product())
-}
-
-/// Small, fast, seedable; only for weight initialisation.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }

@@ -4,7 +4,7 @@ use seer_core::features::TimeFeature;
 use seer_gpu::ops::Distribution;
 use serde::{Deserialize, Serialize};
 
-use crate::ModelError;
+use crate::error::ModelError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -6,12 +6,12 @@ use seer_core::series::impute_locf;
 use seer_gpu::ops::{self, Distribution, SampleSpec};
 use seer_gpu::{GpuContext, Recorder, Tensor};
 
-use crate::ModelError;
 use crate::checkpoint::Weights;
 use crate::config::ModelConfig;
+use crate::error::ModelError;
 use crate::forecast::{Forecast, summarize_paths};
 use crate::layers::{Cell, LinearLayer, RecurrentStack, StackState};
-use crate::model::PredictOptions;
+use crate::options::PredictOptions;
 use crate::prepare::{Context, History, future_timestamps, time_features};
 
 pub(crate) struct DeepArNet {

@@ -2,7 +2,7 @@
 
 use seer_core::quantiles::quantiles_of;
 
-use crate::ModelError;
+use crate::error::ModelError;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Forecast {

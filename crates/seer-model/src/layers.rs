@@ -4,8 +4,8 @@
 use seer_gpu::ops::{self, Activation, Conv1dSpec, GemmSpec, RecurrentSpec};
 use seer_gpu::{GpuContext, Recorder, Tensor};
 
-use crate::ModelError;
 use crate::checkpoint::Weights;
+use crate::error::ModelError;
 
 fn shape_of(weights: &Weights, name: &str) -> Result<Vec<usize>, ModelError> {
     weights

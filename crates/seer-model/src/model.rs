@@ -5,24 +5,17 @@ use std::path::Path;
 use seer_core::quantiles::nearest_to_median;
 use seer_gpu::GpuContext;
 
-use crate::ModelError;
 use crate::checkpoint::{self, Weights};
+use crate::classifier::ClassifierNet;
 use crate::config::{ModelConfig, ModelKind};
 use crate::deepar::DeepArNet;
+use crate::error::ModelError;
 use crate::forecast::{Forecast, Prediction, interpolate_levels};
-use crate::other::{ClassifierNet, GapFillNet, TcnNet};
+use crate::gapfill::GapFillNet;
+use crate::options::PredictOptions;
 use crate::prepare::{self, Context, History};
 use crate::quantile::QuantileNet;
-
-/// Per-request choices; `None` means the model's own default.
-#[derive(Debug, Clone, Default)]
-pub struct PredictOptions {
-    pub horizon: Option<usize>,
-    pub quantiles: Option<Vec<f64>>,
-    pub num_samples: Option<usize>,
-    pub return_samples: bool,
-    pub seed: u64,
-}
+use crate::tcn::TcnNet;
 
 /// Longest horizon an autoregressive model may be asked for beyond its configured one.
 pub const MAX_HORIZON: usize = 10_000;

@@ -5,7 +5,7 @@ use seer_core::features::TimeFeature;
 use seer_core::scaling::mean_scale;
 use seer_core::series::impute_locf;
 
-use crate::ModelError;
+use crate::error::ModelError;
 
 /// One series on a regular grid of the model's frequency; NaN marks a missing point.
 #[derive(Debug, Clone, PartialEq)]

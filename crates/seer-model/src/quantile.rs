@@ -5,9 +5,9 @@ use seer_core::quantiles::nearest_to_median;
 use seer_gpu::ops::{self, Activation, GemmSpec};
 use seer_gpu::{GpuContext, Recorder, Tensor};
 
-use crate::ModelError;
 use crate::checkpoint::Weights;
 use crate::config::{ModelConfig, ModelKind};
+use crate::error::ModelError;
 use crate::layers::{Cell, LinearLayer, RecurrentStack, StackState};
 use crate::prepare::{Context, time_features};
 

@@ -35,6 +35,7 @@
 
 use std::sync::OnceLock;
 
+use seer_core::rng::SplitMix64;
 use seer_gpu::{AdapterChoice, GpuContext};
 use seer_model::checkpoint::{Weights, init_weights};
 use seer_model::train::{TrainOptions, TrainReport, loss_and_gradient, train};
@@ -45,18 +46,9 @@ fn ctx() -> &'static GpuContext {
     CTX.get_or_init(|| GpuContext::new(AdapterChoice::from_env().unwrap()).expect("gpu adapter"))
 }
 
-struct Rng(u64);
-impl Rng {
-    fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn sym(&mut self) -> f64 {
-        self.unit() * 2.0 - 1.0
-    }
+/// Uniform in [-1, 1).
+fn sym(rng: &mut SplitMix64) -> f64 {
+    rng.uniform() * 2.0 - 1.0
 }
 
 fn history(id: &str, values: Vec<f64>) -> History {
@@ -102,10 +94,10 @@ fn rnn_config() -> ModelConfig {
 }
 
 /// Gram–Schmidt of a random n×n matrix, row-major.
-fn orthogonal(n: usize, rng: &mut Rng) -> Vec<f64> {
+fn orthogonal(n: usize, rng: &mut SplitMix64) -> Vec<f64> {
     let mut rows: Vec<Vec<f64>> = Vec::new();
     while rows.len() < n {
-        let mut v: Vec<f64> = (0..n).map(|_| rng.sym()).collect();
+        let mut v: Vec<f64> = (0..n).map(|_| sym(rng)).collect();
         for r in &rows {
             let d: f64 = v.iter().zip(r).map(|(a, b)| a * b).sum();
             v.iter_mut().zip(r).for_each(|(a, b)| *a -= d * b);
@@ -121,13 +113,13 @@ fn orthogonal(n: usize, rng: &mut Rng) -> Vec<f64> {
 fn exploding_weights(c: &ModelConfig, gain: f64, input: f64, seed: u64) -> Weights {
     let mut w = init_weights(c, seed).unwrap();
     let h = c.hidden_size;
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let hh: Vec<f32> = orthogonal(h, &mut rng)
         .iter()
         .map(|v| (gain * v) as f32)
         .collect();
     w.insert("rnn.weight_hh_l0", vec![h, h], hh);
-    let ih: Vec<f32> = (0..h).map(|_| (input * rng.sym()) as f32).collect();
+    let ih: Vec<f32> = (0..h).map(|_| (input * sym(&mut rng)) as f32).collect();
     w.insert("rnn.weight_ih_l0", vec![h, 1], ih);
     w
 }

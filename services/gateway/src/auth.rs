@@ -1,7 +1,8 @@
 //! The bearer token of the admin RPCs.
 
-use tonic::Status;
 use tonic::metadata::MetadataMap;
+
+use crate::status::RequestError;
 
 /// The configured admin token (`None`: admin RPCs are open).
 #[derive(Clone, Default)]
@@ -13,7 +14,7 @@ impl AdminToken {
     }
 
     /// Ok when no token is configured or the request carries it.
-    pub fn check(&self, metadata: &MetadataMap) -> Result<(), Status> {
+    pub fn check(&self, metadata: &MetadataMap) -> Result<(), RequestError> {
         match &self.0 {
             None => Ok(()),
             Some(t) => check_bearer(metadata, t),
@@ -21,30 +22,30 @@ impl AdminToken {
     }
 }
 
-/// `authorization: Bearer <token>`: missing or malformed → UNAUTHENTICATED (the caller did not
-/// say who it is), present but wrong → PERMISSION_DENIED (it did, and may not).
-pub fn check_bearer(metadata: &MetadataMap, expected: &str) -> Result<(), Status> {
+/// `authorization: Bearer <token>`: missing or malformed → unauthenticated (the caller did not
+/// say who it is), present but wrong → wrong token (it did, and may not).
+pub fn check_bearer(metadata: &MetadataMap, expected: &str) -> Result<(), RequestError> {
     let Some(value) = metadata.get("authorization") else {
-        return Err(Status::unauthenticated(
-            "admin RPC: missing authorization metadata (want \"Bearer <token>\")",
+        return Err(RequestError::Unauthenticated(
+            "missing authorization metadata (want \"Bearer <token>\")",
         ));
     };
-    let value = value.to_str().map_err(|_| {
-        Status::unauthenticated("admin RPC: authorization metadata is not ASCII text")
-    })?;
+    let value = value
+        .to_str()
+        .map_err(|_| RequestError::Unauthenticated("authorization metadata is not ASCII text"))?;
     let token = match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
         _ => {
-            return Err(Status::unauthenticated(
-                "admin RPC: authorization metadata is not \"Bearer <token>\"",
+            return Err(RequestError::Unauthenticated(
+                "authorization metadata is not \"Bearer <token>\"",
             ));
         }
     };
     if token.is_empty() {
-        return Err(Status::unauthenticated("admin RPC: empty bearer token"));
+        return Err(RequestError::Unauthenticated("empty bearer token"));
     }
     if !constant_time_eq(token.as_bytes(), expected.as_bytes()) {
-        return Err(Status::permission_denied("admin RPC: wrong bearer token"));
+        return Err(RequestError::WrongToken);
     }
     Ok(())
 }
@@ -62,6 +63,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::status::status_of;
     use tonic::Code;
 
     fn meta(value: Option<&str>) -> MetadataMap {
@@ -74,7 +76,7 @@ mod tests {
 
     #[test]
     fn bearer_tokens() {
-        let check = |v| check_bearer(&meta(v), "s3cret").map_err(|s| s.code());
+        let check = |v| check_bearer(&meta(v), "s3cret").map_err(|e| status_of(&e).code());
         assert_eq!(check(Some("Bearer s3cret")), Ok(()));
         assert_eq!(check(Some("bearer s3cret")), Ok(()));
         assert_eq!(check(None), Err(Code::Unauthenticated));

@@ -151,7 +151,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let cases: [(fn(&mut GatewayConfig), &str); 4] = [
+        type Case = (fn(&mut GatewayConfig), &'static str);
+        let cases: [Case; 4] = [
             (|c| c.max_concurrent = 0, "gateway.max_concurrent"),
             (
                 |c| c.admin_token = Some("a b".into()),

@@ -1,6 +1,5 @@
-/// What can stop the gateway from starting or serving. Request failures are `tonic::Status`es
-/// built where the request is judged (each names its field or cause); this enum is for the
-/// process.
+/// What can stop the gateway from starting or serving; a request's failures are
+/// [`RequestError`](crate::RequestError)s.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error("invalid gateway config: {0}")]
@@ -9,14 +8,12 @@ pub enum GatewayError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("engine endpoint {endpoint}: {message}")]
     Engine { endpoint: String, message: String },
-    #[error("tls: {path}: {message}")]
-    Tls { path: String, message: String },
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error("grpc transport: {0}")]
     Transport(#[from] tonic::transport::Error),
-    #[error("grpc reflection: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
+    #[error(transparent)]
+    Runtime(#[from] seer_runtime::RuntimeError),
     #[error(transparent)]
     Core(#[from] seer_core::CoreError),
 }

@@ -20,8 +20,13 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::models::max_horizon;
-use crate::server::{MAX_BATCH_IDS, Shared, deadline_of, engine_status, within};
+use crate::catalog::max_horizon;
+use crate::metrics::GatewayMetrics;
+use crate::request::{Shared, deadline_of, within};
+use crate::status::RequestError;
+
+/// Most ids one BatchGetLatest or Watch may name.
+pub const MAX_BATCH_IDS: usize = 10_000;
 
 /// Deliveries an Ingest stream may have outstanding before it waits for some (memory bound).
 const MAX_PENDING_DELIVERIES: usize = 10_000;
@@ -32,11 +37,21 @@ pub struct ForecastsService {
     pub(crate) shared: Arc<Shared>,
 }
 
-fn series_id<'a>(field: &str, id: &'a str) -> Result<&'a str, Status> {
+fn series_id(field: impl Into<String>, id: &str) -> Result<&str, RequestError> {
     if id.trim().is_empty() {
-        return Err(Status::invalid_argument(format!("{field}: is empty")));
+        return Err(RequestError::invalid(field, "is empty"));
     }
     Ok(id)
+}
+
+fn at_most_batch_ids(ids: &[String]) -> Result<(), RequestError> {
+    if ids.len() > MAX_BATCH_IDS {
+        return Err(RequestError::invalid(
+            "series_ids",
+            format!("{} ids, at most {MAX_BATCH_IDS}", ids.len()),
+        ));
+    }
+    Ok(())
 }
 
 /// An ingested observation's problem, naming its field.
@@ -60,15 +75,15 @@ fn check_observation(o: &Observation) -> Result<(), (&'static str, &'static str)
 }
 
 impl ForecastsService {
-    fn not_found_or_loading(&self, id: &str) -> Status {
+    fn not_found_or_loading(&self, id: &str) -> RequestError {
         if self.shared.view.is_loaded() {
-            Status::not_found(format!("series {id:?} has no forecast"))
+            RequestError::NoForecast(id.to_string())
         } else {
-            Status::unavailable("the gateway is still reading the forecasts topic; retry shortly")
+            RequestError::Loading
         }
     }
 
-    fn get_latest_inner(&self, req: GetLatestRequest) -> Result<GetLatestResponse, Status> {
+    fn get_latest_inner(&self, req: GetLatestRequest) -> Result<GetLatestResponse, RequestError> {
         let _permit = self.shared.admit()?;
         let id = series_id("series_id", &req.series_id)?;
         match self.shared.view.get(id) {
@@ -82,20 +97,15 @@ impl ForecastsService {
     fn batch_get_latest_inner(
         &self,
         req: BatchGetLatestRequest,
-    ) -> Result<BatchGetLatestResponse, Status> {
+    ) -> Result<BatchGetLatestResponse, RequestError> {
         let _permit = self.shared.admit()?;
         if req.series_ids.is_empty() {
-            return Err(Status::invalid_argument("series_ids: is empty"));
+            return Err(RequestError::invalid("series_ids", "is empty"));
         }
-        if req.series_ids.len() > MAX_BATCH_IDS {
-            return Err(Status::invalid_argument(format!(
-                "series_ids: {} ids, at most {MAX_BATCH_IDS}",
-                req.series_ids.len()
-            )));
-        }
+        at_most_batch_ids(&req.series_ids)?;
         let mut resp = BatchGetLatestResponse::default();
         for (i, id) in req.series_ids.into_iter().enumerate() {
-            series_id(&format!("series_ids[{i}]"), &id)?;
+            series_id(format!("series_ids[{i}]"), &id)?;
             match self.shared.view.get(&id) {
                 Some(f) => resp.forecasts.push(Forecast::clone(&f)),
                 None if !self.shared.view.is_loaded() => {
@@ -108,7 +118,7 @@ impl ForecastsService {
     }
 
     /// The window to forecast: the request's history, or the kept history of a known series.
-    fn history(&self, req: &mut ForecastRequest) -> Result<SeriesWindow, Status> {
+    fn history(&self, req: &mut ForecastRequest) -> Result<SeriesWindow, RequestError> {
         match req.history.take() {
             Some(mut h) => {
                 if h.series_id.trim().is_empty() {
@@ -116,36 +126,36 @@ impl ForecastsService {
                 }
                 series_id("series_id", &h.series_id)?;
                 if h.values.is_empty() {
-                    return Err(Status::invalid_argument("history.values: is empty"));
+                    return Err(RequestError::invalid("history.values", "is empty"));
                 }
                 if let Some(i) = h.values.iter().position(|v| v.is_infinite()) {
-                    return Err(Status::invalid_argument(format!(
-                        "history.values[{i}]: is infinite (NaN marks a missing point)"
-                    )));
+                    return Err(RequestError::invalid(
+                        format!("history.values[{i}]"),
+                        "is infinite (NaN marks a missing point)",
+                    ));
                 }
                 if h.freq_seconds <= 0 {
-                    return Err(Status::invalid_argument(format!(
-                        "history.freq_seconds: must be a positive number of seconds, got {}",
-                        h.freq_seconds
-                    )));
+                    return Err(RequestError::invalid(
+                        "history.freq_seconds",
+                        format!(
+                            "must be a positive number of seconds, got {}",
+                            h.freq_seconds
+                        ),
+                    ));
                 }
                 if h.start.is_none() {
-                    return Err(Status::invalid_argument("history.start: is missing"));
+                    return Err(RequestError::invalid("history.start", "is missing"));
                 }
                 Ok(h)
             }
             None => {
                 let id = series_id("series_id", &req.series_id)?;
                 let Some(history) = &self.shared.history else {
-                    return Err(Status::failed_precondition(
-                        "history: is required; this gateway keeps no series history (history_window = 0)",
-                    ));
+                    return Err(RequestError::HistoryNotKept);
                 };
-                history.window(id).ok_or_else(|| {
-                    Status::not_found(format!(
-                        "series {id:?} has no observations here; send its history"
-                    ))
-                })
+                history
+                    .window(id)
+                    .ok_or_else(|| RequestError::NoObservations(id.to_string()))
             }
         }
     }
@@ -153,13 +163,13 @@ impl ForecastsService {
     async fn forecast_inner(
         &self,
         req: Request<ForecastRequest>,
-    ) -> Result<ForecastResponse, Status> {
+    ) -> Result<ForecastResponse, RequestError> {
         let _permit = self.shared.admit()?;
         let deadline = deadline_of(&req);
         let timeout = self.shared.engine_timeout(deadline);
         let mut req = req.into_inner();
         if req.horizon == 0 {
-            return Err(Status::invalid_argument("horizon: must be at least 1"));
+            return Err(RequestError::invalid("horizon", "must be at least 1"));
         }
         if let Some((i, q)) = req
             .quantiles
@@ -167,9 +177,10 @@ impl ForecastsService {
             .enumerate()
             .find(|(_, q)| !(**q > 0.0 && **q < 1.0))
         {
-            return Err(Status::invalid_argument(format!(
-                "quantiles[{i}]: level {q} is not strictly between 0 and 1"
-            )));
+            return Err(RequestError::invalid(
+                format!("quantiles[{i}]"),
+                format!("level {q} is not strictly between 0 and 1"),
+            ));
         }
         let window = self.history(&mut req)?;
         within(deadline, async {
@@ -180,10 +191,13 @@ impl ForecastsService {
                 .await?;
             let limit = max_horizon(&info, self.shared.config.max_horizon);
             if req.horizon > limit {
-                return Err(Status::invalid_argument(format!(
-                    "horizon: {} exceeds the limit of {limit} for model {:?}",
-                    req.horizon, info.name
-                )));
+                return Err(RequestError::invalid(
+                    "horizon",
+                    format!(
+                        "{} exceeds the limit of {limit} for model {:?}",
+                        req.horizon, info.name
+                    ),
+                ));
             }
             let mut call = Request::new(ForecastBatchRequest {
                 model: info.name.clone(),
@@ -193,6 +207,7 @@ impl ForecastsService {
                 num_samples: req.num_samples,
                 return_samples: req.return_samples,
                 seed: req.seed,
+                ..Default::default()
             });
             call.set_timeout(timeout);
             let mut resp = self
@@ -202,24 +217,24 @@ impl ForecastsService {
                 .forecast(call)
                 .await
                 .map_err(|s| {
-                    let s = engine_status(s, "Forecast");
                     // the engine names fields of its batch; ours are the request's
-                    Status::new(s.code(), s.message().replace("windows[0].", "history."))
+                    let message = s.message().replace("windows[0].", "history.");
+                    RequestError::engine("Forecast", s.code(), message)
                 })?
                 .into_inner();
             if let Some(e) = resp.errors.first() {
-                return Err(Status::invalid_argument(format!("history: {}", e.reason)));
+                return Err(RequestError::invalid("history", e.reason.clone()));
             }
-            let forecast = resp
-                .forecasts
-                .pop()
-                .ok_or_else(|| Status::internal("engine answered without a forecast"))?;
+            let forecast = resp.forecasts.pop().ok_or_else(|| {
+                RequestError::Internal("engine answered without a forecast".into())
+            })?;
             let active = self.shared.models_state.get(&forecast.model).active;
             if !active.is_empty() && active != forecast.model_version {
-                return Err(Status::failed_precondition(format!(
-                    "model {:?}: the engine served version {:?} but {:?} is active here; activate the served version or roll back",
-                    forecast.model, forecast.model_version, active
-                )));
+                return Err(RequestError::VersionMismatch {
+                    model: forecast.model,
+                    served: forecast.model_version,
+                    active,
+                });
             }
             Ok(ForecastResponse {
                 forecast: Some(forecast),
@@ -231,26 +246,18 @@ impl ForecastsService {
     fn watch_inner(
         &self,
         req: WatchRequest,
-    ) -> Result<ReceiverStream<Result<WatchResponse, Status>>, Status> {
+    ) -> Result<ReceiverStream<Result<WatchResponse, Status>>, RequestError> {
         let permit = self
             .shared
             .watchers
             .clone()
             .try_acquire_owned()
-            .map_err(|_| {
-                Status::resource_exhausted(format!(
-                    "gateway at its limit of {} Watch streams",
-                    self.shared.config.max_watchers
-                ))
+            .map_err(|_| RequestError::TooManyWatchers {
+                max_watchers: self.shared.config.max_watchers,
             })?;
-        if req.series_ids.len() > MAX_BATCH_IDS {
-            return Err(Status::invalid_argument(format!(
-                "series_ids: {} ids, at most {MAX_BATCH_IDS}",
-                req.series_ids.len()
-            )));
-        }
+        at_most_batch_ids(&req.series_ids)?;
         for (i, id) in req.series_ids.iter().enumerate() {
-            series_id(&format!("series_ids[{i}]"), id)?;
+            series_id(format!("series_ids[{i}]"), id)?;
         }
         let ids: HashSet<String> = req.series_ids.into_iter().collect();
         let prefix = req.prefix;
@@ -312,11 +319,11 @@ impl ForecastsService {
     async fn ingest_inner(
         &self,
         req: Request<Streaming<IngestRequest>>,
-    ) -> Result<IngestResponse, Status> {
+    ) -> Result<IngestResponse, RequestError> {
         let _permit = self.shared.admit()?;
         let deadline = deadline_of(&req);
         let mut stream = req.into_inner();
-        let topic = self.shared.config.observations_topic.as_str();
+        let topic = self.shared.config.topics.observations.as_str();
         let producer = &self.shared.producer;
         let mut pending: FuturesUnordered<DeliveryFuture> = FuturesUnordered::new();
         let mut accepted = 0u64;
@@ -324,14 +331,17 @@ impl ForecastsService {
         let metrics = &self.shared.metrics;
         let work = async {
             let mut message = 0u64;
-            while let Some(batch) = stream.message().await? {
+            while let Some(batch) = stream.message().await.map_err(RequestError::Stream)? {
                 for o in &batch.observations {
                     if let Err((field, problem)) = check_observation(o) {
                         // finish what was sent, so the error can say what Kafka holds
                         drain(&mut pending, &mut accepted, metrics).await?;
-                        return Err(Status::invalid_argument(format!(
-                            "observations[{seen}].{field}: {problem} (message {message} of the stream; the {accepted} observations before it were written)"
-                        )));
+                        return Err(RequestError::invalid(
+                            format!("observations[{seen}].{field}"),
+                            format!(
+                                "{problem} (message {message} of the stream; the {accepted} observations before it were written)"
+                            ),
+                        ));
                     }
                     let payload = o.encode_to_vec();
                     let mut record = FutureRecord::to(topic).key(&o.series_id).payload(&payload);
@@ -352,9 +362,7 @@ impl ForecastsService {
                                     None => tokio::time::sleep(Duration::from_millis(5)).await,
                                 }
                             }
-                            Err((e, _)) => {
-                                return Err(Status::unavailable(format!("kafka: {e}")));
-                            }
+                            Err((e, _)) => return Err(RequestError::Kafka(e)),
                         }
                     }
                     seen += 1;
@@ -376,26 +384,26 @@ impl ForecastsService {
 
 type Delivered = <DeliveryFuture as std::future::Future>::Output;
 
-fn ack(d: Delivered, accepted: &mut u64, metrics: &crate::GatewayMetrics) -> Result<(), Status> {
+fn ack(d: Delivered, accepted: &mut u64, metrics: &GatewayMetrics) -> Result<(), RequestError> {
     match d {
         Ok(Ok(_)) => {
             *accepted += 1;
             metrics.ingested_total.inc();
             Ok(())
         }
-        Ok(Err((e, _))) => Err(Status::unavailable(format!(
-            "kafka did not take an observation: {e} ({} before it were written)",
-            accepted
-        ))),
-        Err(_) => Err(Status::unavailable("kafka producer went away")),
+        Ok(Err((error, _))) => Err(RequestError::NotDelivered {
+            error,
+            written: *accepted,
+        }),
+        Err(_) => Err(RequestError::ProducerGone),
     }
 }
 
 async fn drain(
     pending: &mut FuturesUnordered<DeliveryFuture>,
     accepted: &mut u64,
-    metrics: &crate::GatewayMetrics,
-) -> Result<(), Status> {
+    metrics: &GatewayMetrics,
+) -> Result<(), RequestError> {
     while let Some(d) = pending.next().await {
         ack(d, accepted, metrics)?;
     }
@@ -410,7 +418,9 @@ impl Forecasts for ForecastsService {
         &self,
         req: Request<GetLatestRequest>,
     ) -> Result<Response<GetLatestResponse>, Status> {
-        let r = self.get_latest_inner(req.into_inner());
+        let r = self
+            .get_latest_inner(req.into_inner())
+            .map_err(Status::from);
         self.shared.metrics.observe("Forecasts.GetLatest", &r);
         r.map(Response::new)
     }
@@ -419,7 +429,9 @@ impl Forecasts for ForecastsService {
         &self,
         req: Request<BatchGetLatestRequest>,
     ) -> Result<Response<BatchGetLatestResponse>, Status> {
-        let r = self.batch_get_latest_inner(req.into_inner());
+        let r = self
+            .batch_get_latest_inner(req.into_inner())
+            .map_err(Status::from);
         self.shared.metrics.observe("Forecasts.BatchGetLatest", &r);
         r.map(Response::new)
     }
@@ -428,7 +440,7 @@ impl Forecasts for ForecastsService {
         &self,
         req: Request<ForecastRequest>,
     ) -> Result<Response<ForecastResponse>, Status> {
-        let r = self.forecast_inner(req).await;
+        let r = self.forecast_inner(req).await.map_err(Status::from);
         self.shared.metrics.observe("Forecasts.Forecast", &r);
         r.map(Response::new)
     }
@@ -439,7 +451,7 @@ impl Forecasts for ForecastsService {
         &self,
         req: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let r = self.watch_inner(req.into_inner());
+        let r = self.watch_inner(req.into_inner()).map_err(Status::from);
         self.shared.metrics.observe("Forecasts.Watch", &r);
         r.map(|s| Response::new(Box::pin(s) as WatchStream))
     }
@@ -448,7 +460,7 @@ impl Forecasts for ForecastsService {
         &self,
         req: Request<Streaming<IngestRequest>>,
     ) -> Result<Response<IngestResponse>, Status> {
-        let r = self.ingest_inner(req).await;
+        let r = self.ingest_inner(req).await.map_err(Status::from);
         self.shared.metrics.observe("Forecasts.Ingest", &r);
         r.map(Response::new)
     }

@@ -9,20 +9,26 @@
 //! active/previous version per model in memory ([`ModelState`]).
 
 mod auth;
+mod catalog;
 mod config;
 mod error;
 mod forecasts;
 mod metrics;
 mod models;
 mod reader;
+mod request;
 mod server;
+mod status;
 mod view;
 
 pub use auth::{AdminToken, check_bearer};
-pub use config::{GatewayConfig, TlsConfig};
+pub use catalog::{ModelState, Versions};
+pub use config::{DEFAULTS, GatewayConfig};
 pub use error::GatewayError;
-pub use forecasts::ForecastsService;
+pub use forecasts::{ForecastsService, MAX_BATCH_IDS};
 pub use metrics::GatewayMetrics;
-pub use models::{ModelState, ModelsService, Versions};
-pub use server::{Gateway, MAX_BATCH_IDS, parse_grpc_timeout, serve};
+pub use models::ModelsService;
+pub use request::parse_grpc_timeout;
+pub use server::{Gateway, serve};
+pub use status::{RequestError, status_of};
 pub use view::{HistoryView, LatestView};

@@ -47,6 +47,8 @@ fn models() -> Vec<ModelInfo> {
             horizon: 4,
             freq_seconds: HOUR,
             is_default: true,
+            // an engine from before ModelInfo.max_horizon: the gateway derives the limit
+            ..Default::default()
         },
         ModelInfo {
             name: "tcn".into(),
@@ -56,6 +58,7 @@ fn models() -> Vec<ModelInfo> {
             horizon: 4,
             freq_seconds: HOUR,
             is_default: false,
+            ..Default::default()
         },
     ]
 }
@@ -221,9 +224,12 @@ impl Running {
 
 fn config(bootstrap: &str, engine: SocketAddr) -> GatewayConfig {
     GatewayConfig {
-        brokers: bootstrap.into(),
-        forecasts_topic: "fc".into(),
-        observations_topic: "obs".into(),
+        kafka: seer_runtime::KafkaConfig::with_brokers(bootstrap),
+        topics: seer_runtime::Topics {
+            observations: "obs".into(),
+            forecasts: "fc".into(),
+            dead_letters: "dlq".into(),
+        },
         engine: format!("http://{engine}"),
         history_window: 8,
         history_freq: HOUR,
@@ -237,7 +243,7 @@ async fn start(config: GatewayConfig) -> Running {
     let shutdown = CancellationToken::new();
     let registry = prometheus::Registry::new();
     let gateway = Gateway::start(config, &registry, shutdown.clone()).unwrap();
-    let task = tokio::spawn(gateway.serve(listener, seer_server::Readiness::default()));
+    let task = tokio::spawn(gateway.serve(listener, seer_runtime::Readiness::default()));
     Running {
         addr,
         shutdown,
@@ -349,7 +355,7 @@ async fn latest_batch_watch_and_a_restart_rebuilds_the_view() {
 
     // metrics follow the naming rules
     for mf in gw.registry.gather() {
-        seer_server::check_metric_name(mf.name(), mf.get_field_type()).unwrap();
+        seer_runtime::check_metric_name(mf.name(), mf.get_field_type()).unwrap();
     }
     gw.stop().await;
     // the stream ends with the gateway
@@ -791,14 +797,11 @@ async fn mutual_tls() {
     let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
     let c = cluster();
     let engine = start_engine().await;
-    let gw = start(GatewayConfig {
-        tls: Some(seer_gateway::TlsConfig {
-            cert: dir.join("server.pem"),
-            key: dir.join("server.key"),
-            client_ca: Some(dir.join("ca.pem")),
-        }),
-        ..config(&c.bootstrap, engine)
-    })
+    let gw = start(config(&c.bootstrap, engine).with_tls(
+        dir.join("server.pem"),
+        dir.join("server.key"),
+        Some(dir.join("ca.pem")),
+    ))
     .await;
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(read("ca.pem")))

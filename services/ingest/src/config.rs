@@ -160,7 +160,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let cases: [(fn(&mut IngestConfig), &str); 6] = [
+        type Case = (fn(&mut IngestConfig), &'static str);
+        let cases: [Case; 6] = [
             (|c| c.max_batch = 0, "ingest.max_batch"),
             (|c| c.max_in_flight = 0, "ingest.max_in_flight"),
             (|c| c.freq = "1y".into(), "ingest.freq"),

@@ -259,7 +259,9 @@ mod tests {
     fn every_dead_letter_reason_from_a_payload() {
         use DeadLetterReason::*;
         let big = vec![b' '; 201];
-        let cases: Vec<(&str, Option<&[u8]>, Vec<u8>, Option<DeadLetterReason>)> = vec![
+        // (case, Kafka key, payload, dead-letter reason or None for placed)
+        type Case<'a> = (&'a str, Option<&'a [u8]>, Vec<u8>, Option<DeadLetterReason>);
+        let cases: Vec<Case> = vec![
             ("a point", Some(b"a"), obs("a", T0 + 10 * 3600, 1.0), None),
             ("no key is fine", None, obs("a", T0 + 11 * 3600, 1.0), None),
             (

@@ -1,11 +1,19 @@
+//! `seer eval`: `seer_model::backtest` on a long-format CSV, printed as a table or as JSON, with
+//! a fan chart of a forecaster's last windows on request. Forecasters are scored against
+//! seasonal naive; the gap filler and the classifier on windows of their own context
+//! (docs/metrics.md, "Gap-filling and classification metrics").
+
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use seer_core::metrics::{Accuracy, AccuracySummary};
-use seer_core::naive::{season_for_freq, seasonal_naive, seasonal_naive_quantiles};
+use seer_core::metrics::AccuracySummary;
 use seer_gpu::GpuContext;
-use seer_model::{Forecast, History, Model, ModelKind, PredictOptions, Prediction};
+use seer_model::backtest::{
+    self, BacktestError, BacktestOptions, BacktestReport, ClassificationBacktest,
+    ClassificationScore, FillScore, ForecastBacktest, ForecastWindow, GapFillBacktest,
+};
+use seer_model::{Forecast, Model, ModelKind};
 use serde_json::{Value, json};
 
 use crate::BadInput;
@@ -37,34 +45,121 @@ pub struct EvalArgs {
     pub plot: Option<PathBuf>,
 }
 
-/// Levels every report needs: the median, ρ-risk at 0.5 and 0.9, the 80% interval.
-const LEVELS: [f64; 5] = [0.1, 0.25, 0.5, 0.75, 0.9];
+/// Panels of the fan chart: the last window of the first few series.
+const PANELS: usize = 4;
 
-struct Window {
-    history: History,
-    actual: Vec<f64>,
-    timestamps: Vec<i64>,
+fn missing_horizon(kind: ModelKind) -> BadInput {
+    BadInput(format!(
+        "--horizon is required to backtest a {} model (the steps each window forecasts)",
+        kind.name()
+    ))
 }
 
-/// The evaluation windows of one origin index (0 = the last window).
-fn windows_at(histories: &[History], horizon: usize, back: usize) -> Vec<Window> {
-    histories
-        .iter()
-        .filter_map(|h| {
-            let n = h.values.len();
-            let end = n.checked_sub(back * horizon)?;
-            let origin = end.checked_sub(horizon)?;
-            let hist = &h.values[..origin];
-            if !hist.iter().any(|v| v.is_finite()) {
-                return None;
+pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
+    if a.horizon == Some(0) || a.windows == 0 {
+        return Err(BadInput("--horizon and --windows must be at least 1".into()).into());
+    }
+    let ctx = GpuContext::from_env()?;
+    let model = Model::load(&ctx, &a.checkpoint)
+        .with_context(|| format!("loading checkpoint {}", a.checkpoint.display()))?;
+    let kind = model.kind();
+    if matches!(kind, ModelKind::Bilstm | ModelKind::Classifier) {
+        if a.horizon.is_some() {
+            eprintln!(
+                "note: --horizon is not used by a {} model; its windows are its context_length ({} points)",
+                kind.name(),
+                model.config.context_length
+            );
+        }
+        if a.plot.is_some() {
+            eprintln!(
+                "note: --plot draws forecasts; nothing is plotted for a {} model",
+                kind.name()
+            );
+        }
+    } else if a.horizon.is_none() {
+        // before the data is read: a missing flag is the first thing to fix
+        return Err(missing_horizon(kind).into());
+    }
+    let histories = load_histories(&a.data, model.config.freq)?;
+    let opts = BacktestOptions {
+        horizon: a.horizon,
+        windows: a.windows,
+        samples: a.samples,
+        seed: a.seed,
+        examples: if a.plot.is_some() { PANELS } else { 0 },
+    };
+    let report =
+        backtest::backtest(&ctx, &model, &histories, &opts).map_err(|e| cli_error(e, a))?;
+    let out = match &report {
+        BacktestReport::Forecast(r) => {
+            if let Some(path) = &a.plot {
+                write_plot(path, &r.examples)?;
             }
-            Some(Window {
-                history: History::new(h.id.clone(), h.timestamps[..origin].to_vec(), hist.to_vec()),
-                actual: h.values[origin..end].to_vec(),
-                timestamps: h.timestamps[origin..end].to_vec(),
-            })
-        })
-        .collect()
+            let v = forecast_json(a, kind, r);
+            if a.json {
+                serde_json::to_string_pretty(&v)? + "\n"
+            } else {
+                forecast_text(a, r, &v)
+            }
+        }
+        BacktestReport::GapFill(r) => {
+            let v = gap_fill_json(a, kind, r);
+            if a.json {
+                serde_json::to_string_pretty(&v)? + "\n"
+            } else {
+                gap_fill_text(&v, r.mask_rate)
+            }
+        }
+        BacktestReport::Classification(r) => {
+            let v = classification_json(a, kind, r);
+            if a.json {
+                serde_json::to_string_pretty(&v)? + "\n"
+            } else {
+                classification_text(&v)
+            }
+        }
+    };
+    crate::write_stdout(&out)
+}
+
+/// The library's error in the terms of the command line (its flags, the data file) and with the
+/// cause `main` reads the exit code from: 2 for the user's input, 1 for a model gone wrong.
+fn cli_error(e: BacktestError, a: &EvalArgs) -> anyhow::Error {
+    let data = a.data.display();
+    match e {
+        BacktestError::NoWindowsRequested | BacktestError::ZeroHorizon => {
+            BadInput("--horizon and --windows must be at least 1".into()).into()
+        }
+        BacktestError::MissingHorizon { kind } => missing_horizon(kind).into(),
+        BacktestError::NoForecastWindows { windows, horizon } => BadInput(format!(
+            "no series in {data} is longer than {windows} × {horizon} points"
+        ))
+        .into(),
+        BacktestError::NoGapFillWindows { context_length } => BadInput(format!(
+            "no series in {data} has a window of {context_length} points (the model's context) with two observed values"
+        ))
+        .into(),
+        BacktestError::NoClassificationWindows {
+            context_length,
+            unlabelled,
+        } => BadInput(format!(
+            "no labelled series in {data} has a window of {context_length} points (the model's context) with an observed value{}",
+            if unlabelled {
+                " (no series has a `label` column value)"
+            } else {
+                ""
+            }
+        ))
+        .into(),
+        e @ BacktestError::UnknownLabel { .. } => BadInput(e.to_string()).into(),
+        BacktestError::Scoring { id, source } => {
+            anyhow::Error::new(source).context(format!("scoring series {id:?}"))
+        }
+        BacktestError::Baseline(source) => source.into(),
+        BacktestError::InvalidPrediction(message) => anyhow::anyhow!(message),
+        BacktestError::Model(e) => e.into(),
+    }
 }
 
 fn summary_json(name: &str, s: &AccuracySummary) -> Value {
@@ -89,150 +184,180 @@ fn summary_json(name: &str, s: &AccuracySummary) -> Value {
     })
 }
 
-pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
-    if a.horizon == Some(0) || a.windows == 0 {
-        return Err(BadInput("--horizon and --windows must be at least 1".into()).into());
-    }
-    let ctx = GpuContext::from_env()?;
-    let model = Model::load(&ctx, &a.checkpoint)
-        .with_context(|| format!("loading checkpoint {}", a.checkpoint.display()))?;
-    if matches!(model.kind(), ModelKind::Bilstm | ModelKind::Classifier) {
-        return crate::eval_other::run(a, &ctx, &model);
-    }
-    let horizon = a.horizon.ok_or_else(|| {
-        BadInput(format!(
-            "--horizon is required to backtest a {} model (the steps each window forecasts)",
-            model.kind().name()
-        ))
-    })?;
-    let freq = model.config.freq;
-    let season = season_for_freq(freq);
-    let histories = load_histories(&a.data, freq)?;
-    let sampling = model.kind() == ModelKind::Deepar;
-    let levels: Vec<f64> = if model.kind().emits_quantiles() {
-        let (lo, hi) = (
-            model.config.quantiles[0],
-            model.config.quantiles[model.config.quantiles.len() - 1],
-        );
-        LEVELS
-            .iter()
-            .copied()
-            .filter(|l| *l >= lo - 1e-12 && *l <= hi + 1e-12)
-            .collect()
-    } else {
-        LEVELS.to_vec()
-    };
-    let opts = PredictOptions {
-        horizon: Some(horizon),
-        quantiles: Some(levels.clone()),
-        num_samples: sampling.then_some(a.samples),
-        return_samples: sampling,
-        seed: a.seed,
-    };
-    let (mut acc_model, mut acc_naive) = (Accuracy::new(), Accuracy::new());
-    let mut last_window: Vec<(Window, Forecast)> = Vec::new();
-    for back in (0..a.windows).rev() {
-        let windows = windows_at(&histories, horizon, back);
-        if windows.is_empty() {
-            continue;
-        }
-        let inputs: Vec<History> = windows.iter().map(|w| w.history.clone()).collect();
-        let preds = model.predict(&ctx, &inputs, &opts)?;
-        for (w, p) in windows.into_iter().zip(preds) {
-            let Prediction::Forecast(f) = p else { continue };
-            acc_model
-                .add(
-                    &w.actual,
-                    &f.mean,
-                    &f.quantiles,
-                    f.samples.as_deref(),
-                    &w.history.values,
-                    season,
-                )
-                .with_context(|| format!("scoring series {:?}", w.history.id))?;
-            if let (Some(point), Some(qs)) = (
-                seasonal_naive(&w.history.values, season, horizon),
-                seasonal_naive_quantiles(&w.history.values, season, horizon, &LEVELS),
-            ) {
-                let quantiles: Vec<(f64, Vec<f64>)> = LEVELS
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &l)| (l, qs.iter().map(|step| step[i]).collect()))
-                    .collect();
-                acc_naive.add(
-                    &w.actual,
-                    &point,
-                    &quantiles,
-                    None,
-                    &w.history.values,
-                    season,
-                )?;
-            }
-            if back == 0 {
-                last_window.push((w, f));
-            }
-        }
-    }
-    let (sm, sn) = (acc_model.summary(), acc_naive.summary());
-    if sm.count == 0 {
-        return Err(BadInput(format!(
-            "no series in {} is longer than {} × {} points",
-            a.data.display(),
-            a.windows,
-            horizon
-        ))
-        .into());
-    }
-    if let Some(path) = &a.plot {
-        write_plot(path, &last_window)?;
-    }
-    let report = json!({
+fn forecast_json(a: &EvalArgs, kind: ModelKind, r: &ForecastBacktest) -> Value {
+    json!({
         "checkpoint": a.checkpoint.display().to_string(),
-        "horizon": horizon,
+        "horizon": r.horizon,
         "windows": a.windows,
-        "season": season,
-        "results": [summary_json(model.kind().name(), &sm), summary_json("seasonal_naive", &sn)],
-    });
-    let out = if a.json {
-        serde_json::to_string_pretty(&report)? + "\n"
-    } else {
-        let mut s = format!(
-            "{} windows × horizon {} over {} series-windows (season {season})\n{:<16}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}\n",
-            a.windows,
-            horizon,
-            sm.count,
-            "model",
-            "MASE",
-            "sMAPE",
-            "ND",
-            "NRMSE",
-            "CRPS",
-            "QL50",
-            "QL90",
-            "cov80"
+        "season": r.season,
+        "results": [summary_json(kind.name(), &r.model), summary_json("seasonal_naive", &r.seasonal_naive)],
+    })
+}
+
+fn forecast_text(a: &EvalArgs, r: &ForecastBacktest, report: &Value) -> String {
+    let mut s = format!(
+        "{} windows × horizon {} over {} series-windows (season {})\n{:<16}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}\n",
+        a.windows,
+        r.horizon,
+        r.model.count,
+        r.season,
+        "model",
+        "MASE",
+        "sMAPE",
+        "ND",
+        "NRMSE",
+        "CRPS",
+        "QL50",
+        "QL90",
+        "cov80"
+    );
+    for m in report["results"].as_array().into_iter().flatten() {
+        s += &format!(
+            "{:<16}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}\n",
+            m["model"].as_str().unwrap_or(""),
+            fmt_num(&m["mase"]),
+            fmt_num(&m["smape"]),
+            fmt_num(&m["nd"]),
+            fmt_num(&m["nrmse"]),
+            fmt_num(&m["crps"]),
+            fmt_num(&m["quantile_loss_0.5"]),
+            fmt_num(&m["quantile_loss_0.9"]),
+            fmt_num(&m["coverage_80"])
         );
-        for r in report["results"].as_array().into_iter().flatten() {
-            let f = |k: &str| {
-                r[k].as_f64()
-                    .map(|v| format!("{v:.4}"))
-                    .unwrap_or_else(|| "-".into())
-            };
-            s += &format!(
-                "{:<16}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}\n",
-                r["model"].as_str().unwrap_or(""),
-                f("mase"),
-                f("smape"),
-                f("nd"),
-                f("nrmse"),
-                f("crps"),
-                f("quantile_loss_0.5"),
-                f("quantile_loss_0.9"),
-                f("coverage_80")
-            );
-        }
-        s
+    }
+    s
+}
+
+fn fill_json(name: &str, s: &FillScore) -> Value {
+    json!({
+        "model": name,
+        "mae": s.mae,
+        "rmse": s.rmse,
+        "nd": s.nd,
+        "hidden_points": s.hidden_points,
+    })
+}
+
+fn gap_fill_json(a: &EvalArgs, kind: ModelKind, r: &GapFillBacktest) -> Value {
+    json!({
+        "checkpoint": a.checkpoint.display().to_string(),
+        "task": "gap_filling",
+        "context_length": r.context_length,
+        "windows": a.windows,
+        "mask_rate": r.mask_rate,
+        "seed": a.seed,
+        "series_windows": r.series_windows,
+        "series_skipped": r.series_skipped,
+        "hidden_points": r.hidden_points,
+        "results": [fill_json(kind.name(), &r.model), fill_json("linear_interpolation", &r.linear_interpolation)],
+    })
+}
+
+fn fmt_num(v: &Value) -> String {
+    v.as_f64()
+        .map(|x| format!("{x:.4}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn gap_fill_text(r: &Value, mask_rate: f64) -> String {
+    let mut s = format!(
+        "gap filling: {} windows × {} points, {}% of observed points hidden (seed {}): {} series-windows, {} hidden points\n{:<22}{:>10}{:>10}{:>10}\n",
+        r["windows"],
+        r["context_length"],
+        mask_rate * 100.0,
+        r["seed"],
+        r["series_windows"],
+        r["hidden_points"],
+        "model",
+        "MAE",
+        "RMSE",
+        "ND"
+    );
+    for m in r["results"].as_array().into_iter().flatten() {
+        s += &format!(
+            "{:<22}{:>10}{:>10}{:>10}\n",
+            m["model"].as_str().unwrap_or(""),
+            fmt_num(&m["mae"]),
+            fmt_num(&m["rmse"]),
+            fmt_num(&m["nd"])
+        );
+    }
+    s
+}
+
+fn classification_json(a: &EvalArgs, kind: ModelKind, r: &ClassificationBacktest) -> Value {
+    let by_class = |values: Vec<Value>| -> serde_json::Map<String, Value> {
+        r.classes.iter().cloned().zip(values).collect()
     };
-    crate::write_stdout(&out)
+    let recall = |s: &ClassificationScore| by_class(s.recall.iter().map(|x| json!(x)).collect());
+    json!({
+        "checkpoint": a.checkpoint.display().to_string(),
+        "task": "classification",
+        "context_length": r.context_length,
+        "windows": a.windows,
+        "classes": r.classes,
+        "series_windows": r.series_windows,
+        "series_unlabelled": r.series_unlabelled,
+        "series_skipped": r.series_skipped,
+        "support": by_class(r.support.iter().map(|s| json!(s)).collect()),
+        "confusion": r.confusion,
+        "baseline": "the class frequencies of the evaluated windows (majority class of the evaluated windows: no training set is read)",
+        "results": [
+            {
+                "model": kind.name(),
+                "accuracy": r.model.accuracy,
+                "log_loss": r.model.log_loss,
+                "recall": recall(&r.model),
+            },
+            {
+                "model": "majority_class",
+                "class": r.classes[r.majority_class],
+                "accuracy": r.majority.accuracy,
+                "log_loss": r.majority.log_loss,
+                "recall": recall(&r.majority),
+            },
+        ],
+    })
+}
+
+fn classification_text(r: &Value) -> String {
+    let results = r["results"].as_array().cloned().unwrap_or_default();
+    let mut s = format!(
+        "classification: {} windows × {} points over {} series-windows ({} unlabelled series skipped)\nbaseline: always the majority class of the evaluated windows, {:?} (no training set is read); its log loss is that of predicting their class frequencies\n{:<22}{:>10}{:>10}\n",
+        r["windows"],
+        r["context_length"],
+        r["series_windows"],
+        r["series_unlabelled"],
+        results
+            .get(1)
+            .and_then(|b| b["class"].as_str())
+            .unwrap_or(""),
+        "model",
+        "accuracy",
+        "log loss"
+    );
+    for m in &results {
+        s += &format!(
+            "{:<22}{:>10}{:>10}\n",
+            m["model"].as_str().unwrap_or(""),
+            fmt_num(&m["accuracy"]),
+            fmt_num(&m["log_loss"])
+        );
+    }
+    s += &format!("recall by class\n{:<22}{:>10}", "class", "windows");
+    for m in &results {
+        s += &format!("{:>16}", m["model"].as_str().unwrap_or(""));
+    }
+    s += "\n";
+    for c in r["classes"].as_array().into_iter().flatten() {
+        let name = c.as_str().unwrap_or("");
+        s += &format!("{name:<22}{:>10}", r["support"][name].as_u64().unwrap_or(0));
+        for m in &results {
+            s += &format!("{:>16}", fmt_num(&m["recall"][name]));
+        }
+        s += "\n";
+    }
+    s
 }
 
 fn level_values(f: &Forecast, level: f64) -> Option<&[f64]> {
@@ -242,8 +367,10 @@ fn level_values(f: &Forecast, level: f64) -> Option<&[f64]> {
         .map(|(_, v)| v.as_slice())
 }
 
-fn write_plot(path: &std::path::Path, windows: &[(Window, Forecast)]) -> anyhow::Result<()> {
-    const PANELS: usize = 4;
+fn write_plot(
+    path: &std::path::Path,
+    windows: &[(ForecastWindow, Forecast)],
+) -> anyhow::Result<()> {
     const SHOWN_HISTORY: usize = 200;
     let panels: Vec<seer_plot::FanSeries<'_>> = windows
         .iter()

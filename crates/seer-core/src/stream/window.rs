@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use thiserror::Error;
 
 use crate::CoreError;
+use crate::stream::dead_letter::DeadLetterReason;
 
 /// The largest window [`SeriesWindow::try_new`] accepts.
 ///
@@ -52,8 +53,7 @@ pub enum Rejection {
 impl Rejection {
     /// A stable lowercase name for the dead-letter reason header; never changes between
     /// releases, so consumers of the dead-letter topic can match on it.
-    pub fn reason(&self) -> crate::stream::DeadLetterReason {
-        use crate::stream::DeadLetterReason;
+    pub fn reason(&self) -> DeadLetterReason {
         match self {
             Rejection::Late { .. } => DeadLetterReason::Late,
             Rejection::OffGrid { .. } => DeadLetterReason::OffGrid,

@@ -4,19 +4,21 @@
 //! classified from the top layer's last step, with softmax cross-entropy as the loss.
 //! Validation: the last window of each labelled series, the one inference reads.
 
+use seer_core::rng::SplitMix64;
 use seer_core::scaling::mean_scale;
 use seer_core::series::impute_locf;
 use seer_gpu::ops::{self, Mat};
 use seer_gpu::{GpuContext, Recorder};
 
-use crate::ModelError;
 use crate::config::ModelConfig;
+use crate::error::ModelError;
 use crate::layers::Cell;
 use crate::prepare::History;
 use crate::train::head::{Head, Target};
+use crate::train::options::TrainOptions;
 use crate::train::params::ParamStore;
 use crate::train::stack::TrainStack;
-use crate::train::{Batch, SplitMix, Task, TrainOptions, batched};
+use crate::train::task::{Batch, Task, batched};
 
 struct Labelled {
     raw: Vec<f64>,
@@ -109,7 +111,7 @@ impl ClassifierTask {
 }
 
 impl Task for ClassifierTask {
-    fn sample(&self, rng: &mut SplitMix, size: usize) -> Option<Batch> {
+    fn sample(&self, rng: &mut SplitMix64, size: usize) -> Option<Batch> {
         let mut b = Batch::default();
         let mut attempts = 0;
         while b.windows < size && attempts < size * 20 {

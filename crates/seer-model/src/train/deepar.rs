@@ -4,18 +4,20 @@
 //! log-likelihood as the loss. Validation: the held-out last `horizon` points of each series.
 
 use seer_core::hash::series_index;
+use seer_core::rng::SplitMix64;
 use seer_core::series::impute_locf;
 use seer_gpu::ops::{self, Distribution, Mat};
 use seer_gpu::{GpuContext, Recorder};
 
-use crate::ModelError;
 use crate::config::ModelConfig;
+use crate::error::ModelError;
 use crate::layers::Cell;
 use crate::prepare::{History, time_features};
 use crate::train::head::{Head, Target};
+use crate::train::options::TrainOptions;
 use crate::train::params::ParamStore;
 use crate::train::stack::TrainStack;
-use crate::train::{Batch, SplitMix, Task, TrainOptions, batched};
+use crate::train::task::{Batch, Task, batched};
 
 struct Prepared {
     start: i64,
@@ -141,7 +143,7 @@ impl DeepArTask {
 }
 
 impl Task for DeepArTask {
-    fn sample(&self, rng: &mut SplitMix, size: usize) -> Option<Batch> {
+    fn sample(&self, rng: &mut SplitMix64, size: usize) -> Option<Batch> {
         let horizon = self.config.horizon;
         // series long enough to keep their last `horizon` points for validation
         let usable: Vec<usize> = (0..self.series.len())

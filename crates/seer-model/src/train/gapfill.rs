@@ -4,21 +4,21 @@
 //! points. The scale is over the points the network sees, as at inference, where the points to
 //! fill are missing. Validation: the last window of each series with a fixed mask.
 
+use seer_core::rng::SplitMix64;
 use seer_core::scaling::mean_scale;
 use seer_gpu::ops::{self, Mat};
 use seer_gpu::{GpuContext, Recorder};
 
-use crate::ModelError;
 use crate::config::ModelConfig;
+use crate::error::ModelError;
+use crate::gapfill::hide_mask;
 use crate::layers::Cell;
 use crate::prepare::History;
 use crate::train::head::{Head, Target};
+use crate::train::options::TrainOptions;
 use crate::train::params::ParamStore;
 use crate::train::stack::TrainStack;
-use crate::train::{Batch, SplitMix, Task, TrainOptions, batched};
-
-/// Share of a window's observed points hidden from the network.
-const MASK_RATE: f64 = 0.15;
+use crate::train::task::{Batch, Task, batched};
 
 pub(crate) struct GapFillTask {
     stack: TrainStack,
@@ -60,25 +60,11 @@ impl GapFillTask {
 
     /// Appends the window of series `s` starting at `start`, hiding a random ~15% of its
     /// observed points (at least one, never all); false when fewer than two are observed.
-    fn push_window(&self, b: &mut Batch, s: usize, start: usize, rng: &mut SplitMix) -> bool {
+    fn push_window(&self, b: &mut Batch, s: usize, start: usize, rng: &mut SplitMix64) -> bool {
         let values = &self.series[s][start..start + self.window];
-        let mut observed: Vec<usize> = (0..self.window)
-            .filter(|&i| values[i].is_finite())
-            .collect();
-        if observed.len() < 2 {
+        let Some(hidden) = hide_mask(values, rng) else {
             return false;
-        }
-        let hide =
-            ((observed.len() as f64 * MASK_RATE).round() as usize).clamp(1, observed.len() - 1);
-        // partial Fisher–Yates: the first `hide` entries become a uniform random subset
-        for i in 0..hide {
-            let j = i + rng.below(observed.len() - i);
-            observed.swap(i, j);
-        }
-        let mut hidden = vec![false; self.window];
-        for &i in &observed[..hide] {
-            hidden[i] = true;
-        }
+        };
         let seen: Vec<f64> = values
             .iter()
             .zip(&hidden)
@@ -103,7 +89,7 @@ impl GapFillTask {
 }
 
 impl Task for GapFillTask {
-    fn sample(&self, rng: &mut SplitMix, size: usize) -> Option<Batch> {
+    fn sample(&self, rng: &mut SplitMix64, size: usize) -> Option<Batch> {
         let mut b = Batch::default();
         let mut attempts = 0;
         while b.windows < size && attempts < size * 20 {
@@ -118,7 +104,7 @@ impl Task for GapFillTask {
     fn validation(&self, size: usize) -> Vec<Batch> {
         batched(size, self.series.len(), |b, s| {
             // the same mask every epoch: a generator keyed by the series' position
-            let mut rng = SplitMix(0x6A09_E667_F3BC_C908 ^ s as u64);
+            let mut rng = SplitMix64::new(0x6A09_E667_F3BC_C908 ^ s as u64);
             let start = self.series[s].len() - self.window;
             self.push_window(b, s, start, &mut rng);
         })

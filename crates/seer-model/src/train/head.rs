@@ -4,7 +4,7 @@
 use seer_gpu::ops::{self, Mat};
 use seer_gpu::{Recorder, Tensor};
 
-use crate::ModelError;
+use crate::error::ModelError;
 use crate::train::params::ParamStore;
 
 pub(crate) struct Head {

@@ -7,51 +7,25 @@ mod classifier;
 mod deepar;
 mod gapfill;
 mod head;
+mod options;
 pub mod params;
 mod quantile;
 pub mod stack;
+mod task;
 mod tcn;
 
+use seer_core::rng::SplitMix64;
 use seer_gpu::GpuContext;
 use seer_gpu::ops::{AdamConfig, StepState};
 
-use crate::ModelError;
 use crate::checkpoint::Weights;
 use crate::config::{ModelConfig, ModelKind};
+use crate::error::ModelError;
 use crate::prepare::History;
-use params::ParamStore;
+use crate::train::params::ParamStore;
+use crate::train::task::{Batch, Task};
 
-#[derive(Debug, Clone)]
-pub struct TrainOptions {
-    pub epochs: usize,
-    pub steps_per_epoch: usize,
-    pub batch_size: usize,
-    pub learning_rate: f32,
-    pub weight_decay: f32,
-    /// Global gradient-norm clip (0: none).
-    pub max_grad_norm: f32,
-    /// Epochs without a better validation loss before stopping.
-    pub patience: usize,
-    pub seed: u64,
-    /// Truncated BPTT length (0: full BPTT over the window).
-    pub truncate: usize,
-}
-
-impl Default for TrainOptions {
-    fn default() -> Self {
-        TrainOptions {
-            epochs: 20,
-            steps_per_epoch: 50,
-            batch_size: 64,
-            learning_rate: 1e-3,
-            weight_decay: 0.0,
-            max_grad_norm: 10.0,
-            patience: 5,
-            seed: 0,
-            truncate: 0,
-        }
-    }
-}
+pub use options::TrainOptions;
 
 /// What happened after each epoch, for progress display.
 #[derive(Debug, Clone)]
@@ -72,82 +46,6 @@ pub struct TrainReport {
     pub best_val_loss: Option<f64>,
     pub skipped_steps: usize,
     pub stopped_early: bool,
-}
-
-/// One model type's training problem: how to sample batches and record a step.
-pub(crate) trait Task {
-    /// Records forward (and, when `train`, backward into `store.grads`) for a batch and writes
-    /// the batch's mean loss into `store.loss`.
-    fn record(
-        &self,
-        rec: &mut seer_gpu::Recorder<'_>,
-        store: &ParamStore,
-        batch: &Batch,
-        train: bool,
-    ) -> Result<(), ModelError>;
-    fn sample(&self, rng: &mut SplitMix, size: usize) -> Option<Batch>;
-    /// Validation batches (deterministic), empty when no series has a held-out part.
-    fn validation(&self, size: usize) -> Vec<Batch>;
-}
-
-/// Host arrays of one batch; what each holds is the task's business.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Batch {
-    pub rows: usize,
-    pub series: usize,
-    pub x: Vec<f32>,
-    pub target: Vec<f32>,
-    pub mask: Vec<f32>,
-    pub scale: Vec<f32>,
-    pub index: Vec<usize>,
-    pub windows: usize,
-}
-
-/// Validation batches: `push` appends series `s`'s window (or skips it); a batch closes every
-/// `size` windows.
-pub(crate) fn batched(
-    size: usize,
-    series: usize,
-    mut push: impl FnMut(&mut Batch, usize),
-) -> Vec<Batch> {
-    let mut out = Vec::new();
-    let mut b = Batch::default();
-    for s in 0..series {
-        push(&mut b, s);
-        if b.windows == size {
-            out.push(std::mem::take(&mut b));
-        }
-    }
-    if b.windows > 0 {
-        out.push(b);
-    }
-    out
-}
-
-/// Small, seedable PRNG for sampling windows (deterministic given --seed).
-pub(crate) struct SplitMix(pub u64);
-
-impl SplitMix {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next_u64() % n as u64) as usize
-        }
-    }
-
-    #[allow(dead_code)]
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 fn task_for(
@@ -233,7 +131,7 @@ pub fn train(
         weight_decay: opts.weight_decay,
         max_norm: opts.max_grad_norm,
     };
-    let mut rng = SplitMix(opts.seed ^ 0xD1B5_4A32_D192_ED03);
+    let mut rng = SplitMix64::new(opts.seed ^ 0xD1B5_4A32_D192_ED03);
     let validation = task.validation(opts.batch_size);
     let mut report = TrainReport {
         epochs: Vec::new(),
@@ -333,7 +231,7 @@ pub fn loss_and_gradient(
     let store = ParamStore::new(ctx, weights)?;
     let task = task_for(ctx, config, &store, data, opts)?;
     let batch = task
-        .sample(&mut SplitMix(opts.seed), opts.batch_size)
+        .sample(&mut SplitMix64::new(opts.seed), opts.batch_size)
         .ok_or_else(|| ModelError::Request("no training window could be sampled".into()))?;
     let mut rec = seer_gpu::Recorder::new(ctx);
     rec.clear(store.grads.buffer());

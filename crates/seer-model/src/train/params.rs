@@ -4,8 +4,8 @@
 
 use seer_gpu::{GpuContext, Tensor};
 
-use crate::ModelError;
 use crate::checkpoint::Weights;
+use crate::error::ModelError;
 
 #[derive(Debug, Clone)]
 pub struct Slot {

@@ -3,18 +3,20 @@
 //! its encoder over the context and its decoder, teacher-forced, over the horizon, scoring the
 //! decoder's steps only. Loss: pinball over the model's levels, in scaled space.
 
+use seer_core::rng::SplitMix64;
 use seer_core::series::impute_locf;
 use seer_gpu::ops::{self, Mat};
 use seer_gpu::{GpuContext, Recorder};
 
-use crate::ModelError;
 use crate::config::{ModelConfig, ModelKind};
+use crate::error::ModelError;
 use crate::layers::Cell;
 use crate::prepare::{History, time_features};
 use crate::train::head::{Head, Target};
+use crate::train::options::TrainOptions;
 use crate::train::params::ParamStore;
 use crate::train::stack::TrainStack;
-use crate::train::{Batch, SplitMix, Task, TrainOptions, batched};
+use crate::train::task::{Batch, Task, batched};
 
 struct Prepared {
     start: i64,
@@ -167,7 +169,7 @@ impl QuantileTask {
 }
 
 impl Task for QuantileTask {
-    fn sample(&self, rng: &mut SplitMix, size: usize) -> Option<Batch> {
+    fn sample(&self, rng: &mut SplitMix64, size: usize) -> Option<Batch> {
         let horizon = self.config.horizon;
         let usable: Vec<usize> = (0..self.series.len())
             .filter(|&s| self.series[s].raw.len() > 2 * horizon + 1)

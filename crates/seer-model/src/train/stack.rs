@@ -4,7 +4,7 @@
 use seer_gpu::ops::{self, BackwardSpec, Mat, RecurrentSpec};
 use seer_gpu::{Recorder, Tensor};
 
-use crate::ModelError;
+use crate::error::ModelError;
 use crate::layers::Cell;
 use crate::train::params::ParamStore;
 

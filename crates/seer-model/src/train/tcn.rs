@@ -5,17 +5,19 @@
 //! residual path (the 1×1 downsample, or the identity). Validation: the held-out last `horizon`
 //! points of each series.
 
+use seer_core::rng::SplitMix64;
 use seer_core::scaling::mean_scale;
 use seer_core::series::impute_locf;
 use seer_gpu::ops::{self, Conv1dSpec, Mat};
 use seer_gpu::{GpuContext, Recorder, Tensor};
 
-use crate::ModelError;
 use crate::config::ModelConfig;
+use crate::error::ModelError;
 use crate::prepare::History;
 use crate::train::head::{Head, Target};
+use crate::train::options::TrainOptions;
 use crate::train::params::{ParamStore, Slot};
-use crate::train::{Batch, SplitMix, Task, TrainOptions, batched};
+use crate::train::task::{Batch, Task, batched};
 
 struct Prepared {
     start: i64,
@@ -260,7 +262,7 @@ impl TcnTask {
 }
 
 impl Task for TcnTask {
-    fn sample(&self, rng: &mut SplitMix, size: usize) -> Option<Batch> {
+    fn sample(&self, rng: &mut SplitMix64, size: usize) -> Option<Batch> {
         let horizon = self.config.horizon;
         // series long enough to keep their last `horizon` points for validation
         let usable: Vec<usize> = (0..self.series.len())

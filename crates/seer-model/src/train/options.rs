@@ -1,0 +1,34 @@
+//! The knobs of a training run. Its own module because every task reads it and the epoch loop
+//! in `train` drives the tasks.
+
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub epochs: usize,
+    pub steps_per_epoch: usize,
+    pub batch_size: usize,
+    pub learning_rate: f32,
+    pub weight_decay: f32,
+    /// Global gradient-norm clip (0: none).
+    pub max_grad_norm: f32,
+    /// Epochs without a better validation loss before stopping.
+    pub patience: usize,
+    pub seed: u64,
+    /// Truncated BPTT length (0: full BPTT over the window).
+    pub truncate: usize,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            epochs: 20,
+            steps_per_epoch: 50,
+            batch_size: 64,
+            learning_rate: 1e-3,
+            weight_decay: 0.0,
+            max_grad_norm: 10.0,
+            patience: 5,
+            seed: 0,
+            truncate: 0,
+        }
+    }
+}
