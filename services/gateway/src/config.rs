@@ -120,8 +120,8 @@ impl GatewayConfig {
                 "must be printable ASCII without spaces",
             );
         }
-        if !self.engine.starts_with("http://") && !self.engine.starts_with("https://") {
-            return bad("gateway.engine", "must be an http:// or https:// URL");
+        if let Err(m) = seer_runtime::grpc::check_endpoint(&self.engine) {
+            return Err(("gateway.engine", m));
         }
         if let Err(m) = TlsFiles::from_paths(&self.tls_cert, &self.tls_key, &self.tls_client_ca) {
             return bad("gateway.tls_cert", m);

@@ -47,19 +47,8 @@ impl Gateway {
         } else {
             None
         };
-        let producer: FutureProducer = config
-            .kafka
-            .apply_properties(
-                config
-                    .kafka
-                    .client_config()
-                    // retries never duplicate or reorder, so an acknowledged observation is
-                    // there once
-                    .set("enable.idempotence", "true")
-                    .set("linger.ms", "2")
-                    .set("message.timeout.ms", "30000"),
-            )
-            .create()?;
+        // idempotent: an acknowledged observation is in the topic once
+        let producer: FutureProducer = config.kafka.producer_config(2).create()?;
         let channel = seer_runtime::channel(&config.engine, &config.grpc, Duration::from_secs(1))
             .map_err(|e| GatewayError::Engine {
             endpoint: config.engine.clone(),

@@ -136,8 +136,8 @@ impl IngestConfig {
                 &format!("each level must lie strictly between 0 and 1, got {q}"),
             );
         }
-        if !self.engine.starts_with("http://") && !self.engine.starts_with("https://") {
-            return bad("ingest.engine", "must be an http:// or https:// URL");
+        if let Err(m) = seer_runtime::grpc::check_endpoint(&self.engine) {
+            return Err(IngestError::Config("ingest.engine", m));
         }
         self.default_freq()?;
         self.freq_rules()?;

@@ -108,17 +108,7 @@ pub async fn run(
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let consumer = consumer(&config, events_tx.clone())?;
     consumer.subscribe(&[&config.topics.observations])?;
-    let producer: FutureProducer = config
-        .kafka
-        .apply_properties(
-            config
-                .kafka
-                .client_config()
-                .set("enable.idempotence", "true")
-                .set("linger.ms", "2")
-                .set("message.timeout.ms", "30000"),
-        )
-        .create()?;
+    let producer: FutureProducer = config.kafka.producer_config(2).create()?;
     let channel = seer_runtime::channel(&config.engine, &config.grpc, Duration::from_secs(2))
         .map_err(|e| IngestError::Engine {
             endpoint: config.engine.clone(),

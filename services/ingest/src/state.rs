@@ -353,6 +353,17 @@ mod tests {
     }
 
     #[test]
+    fn the_streaming_docs_list_every_reason() {
+        let docs = include_str!("../../../docs/streaming.md");
+        for r in DeadLetterReason::ALL {
+            assert!(
+                docs.contains(&format!("| `{r}` |")),
+                "docs/streaming.md lacks {r}"
+            );
+        }
+    }
+
+    #[test]
     fn out_of_order_and_duplicate_points_land_in_their_slots() {
         let mut state = IngestState::new(&config()).unwrap();
         let now = Instant::now();

@@ -187,6 +187,16 @@ impl GrpcServer {
     }
 }
 
+/// Checks what [`channel`] would reject later: a URL of the http or https scheme.
+pub fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    match endpoint.split_once("://") {
+        Some(("http" | "https", rest)) if !rest.is_empty() => Ok(()),
+        _ => Err(format!(
+            "must be an http:// or https:// URL, got {endpoint:?}"
+        )),
+    }
+}
+
 /// A channel to `endpoint` (`http://host:port`) that connects on first use and reconnects after
 /// failures, so a peer that starts later or restarts is not an error at startup.
 pub fn channel(

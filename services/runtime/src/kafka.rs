@@ -98,6 +98,17 @@ impl KafkaConfig {
         c
     }
 
+    /// An idempotent producer's settings: retries never duplicate or reorder, so an acknowledged
+    /// message is in the topic exactly once; `linger_ms` trades latency for batching.
+    pub fn producer_config(&self, linger_ms: u32) -> ClientConfig {
+        let mut c = self.client_config();
+        c.set("enable.idempotence", "true")
+            .set("linger.ms", linger_ms.to_string())
+            .set("message.timeout.ms", "30000");
+        self.apply_properties(&mut c);
+        c
+    }
+
     /// Sets the user's extra properties over whatever `c` holds.
     pub fn apply_properties<'a>(&self, c: &'a mut ClientConfig) -> &'a mut ClientConfig {
         for (k, v) in &self.properties {

@@ -242,16 +242,7 @@ pub fn replay(a: &ReplayArgs) -> anyhow::Result<()> {
     points.sort_by_key(|p| p.0);
     let topic = config.topics.observations.clone();
     tokio::runtime::Runtime::new()?.block_on(async {
-        let producer: FutureProducer = config
-            .kafka
-            .apply_properties(
-                config
-                    .kafka
-                    .client_config()
-                    .set("enable.idempotence", "true")
-                    .set("linger.ms", "5"),
-            )
-            .create()?;
+        let producer: FutureProducer = config.kafka.producer_config(5).create()?;
         let start = Instant::now();
         let mut pending = Vec::new();
         for (i, (ts, id, value)) in points.iter().enumerate() {

@@ -167,14 +167,7 @@ fn run_producer(
     rate: u64,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let producer: ThreadedProducer<DefaultProducerContext> = kafka
-        .apply_properties(
-            kafka
-                .client_config()
-                .set("linger.ms", "5")
-                .set("enable.idempotence", "true"),
-        )
-        .create()?;
+    let producer: ThreadedProducer<DefaultProducerContext> = kafka.producer_config(5).create()?;
     let data = demo_series(series, 24 * 120)?;
     let per_tick = (rate / 50).max(1) as usize;
     let mut sent = 0usize;
