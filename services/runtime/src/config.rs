@@ -235,9 +235,23 @@ impl Layers {
     /// The typed configuration. Each service's own checks come after this (see
     /// [`Layers::invalid`] for errors that name the key and its source).
     pub fn build<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        Value::Table(self.merged.clone())
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Schema(e.message().to_string()))
+        // through text, so that a value the type rejects (a negative count...) comes back with a
+        // position, which names its key
+        let text = toml::to_string(&self.merged).map_err(|e| ConfigError::Schema(e.to_string()))?;
+        toml::from_str(&text).map_err(|e: toml::de::Error| {
+            let key = e.span().and_then(|span| {
+                let line = line_of(&text, span.start);
+                key_lines(&text)
+                    .into_iter()
+                    .filter(|(_, l)| *l == line)
+                    .map(|(k, _)| k)
+                    .max_by_key(|k| k.len())
+            });
+            match key {
+                Some(key) => self.invalid(&key, e.message().to_string()),
+                None => ConfigError::Schema(e.message().to_string()),
+            }
+        })
     }
 
     /// Where `key`'s effective value came from.
@@ -716,6 +730,32 @@ quantiles = [0.1, 0.5, 0.9]
         assert_eq!(
             err.to_string(),
             "ingest.max_batch = 0 (flag --max-batch): must be at least 1"
+        );
+    }
+
+    #[test]
+    fn values_the_type_rejects_name_their_key() {
+        #[derive(serde::Deserialize, Debug)]
+        struct Unsigned {
+            #[allow(dead_code)]
+            ingest: UnsignedIngest,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        struct UnsignedIngest {
+            #[allow(dead_code)]
+            max_batch: u32,
+        }
+        let mut l = Layers::new("[ingest]\nmax_batch = 1\n", &[]).unwrap();
+        l.set(
+            "ingest.max_batch",
+            "-1",
+            Source::Env("SEER_INGEST__MAX_BATCH".into()),
+        )
+        .unwrap();
+        let err = l.build::<Unsigned>().unwrap_err().to_string();
+        assert!(
+            err.starts_with("ingest.max_batch = -1 (env SEER_INGEST__MAX_BATCH): "),
+            "{err}"
         );
     }
 

@@ -99,6 +99,23 @@ impl Shutdown {
         done
     }
 
+    /// Runs `work` to its end, or until `grace` has passed since shutdown began (a server whose
+    /// clients keep calls open must not hold the pod past its grace period); `None` when cut
+    /// short.
+    pub async fn within_grace<F: Future>(&self, grace: Duration, work: F) -> Option<F::Output> {
+        tokio::pin!(work);
+        tokio::select! {
+            out = &mut work => Some(out),
+            _ = async {
+                self.token.cancelled().await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(?grace, "shutdown grace period over; stopping with work in flight");
+                None
+            }
+        }
+    }
+
     /// Tracked tasks still running.
     pub fn running(&self) -> usize {
         self.tracker.len()
@@ -161,5 +178,23 @@ mod tests {
         assert!(!s.drain(Duration::from_millis(100)).await);
         assert!(t0.elapsed() < Duration::from_secs(2));
         assert_eq!(s.running(), 1);
+    }
+
+    #[tokio::test]
+    async fn within_grace_cuts_work_short_only_after_shutdown_plus_grace() {
+        let s = Shutdown::new();
+        assert_eq!(s.within_grace(Duration::ZERO, async { 7 }).await, Some(7));
+        let stop = s.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            stop.cancel();
+        });
+        let t0 = std::time::Instant::now();
+        let out = s
+            .within_grace(Duration::from_millis(100), std::future::pending::<()>())
+            .await;
+        assert_eq!(out, None);
+        assert!(t0.elapsed() >= Duration::from_millis(150));
+        assert!(t0.elapsed() < Duration::from_secs(2));
     }
 }

@@ -277,12 +277,10 @@ async fn level(url: &str, series: usize, clients: usize, secs: f64) -> anyhow::R
     Ok(out)
 }
 
+/// The `p` percentile of microsecond latencies, in milliseconds.
 fn pct(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let k = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[k] as f64 / 1000.0
+    seer_core::quantiles::percentile_index(sorted.len(), p)
+        .map_or(f64::NAN, |i| sorted[i] as f64 / 1000.0)
 }
 
 async fn bench(a: &GatewayBenchArgs) -> anyhow::Result<()> {

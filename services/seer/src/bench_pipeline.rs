@@ -37,6 +37,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use seer_core::quantiles::percentile;
 use seer_core::synthetic::{SyntheticKind, SyntheticSpec, generate};
 use seer_gpu::GpuContext;
 use seer_ingest::{IngestConfig, IngestMetrics};
@@ -494,14 +495,6 @@ fn family_totals(registry: &prometheus::Registry, name: &str) -> (f64, u64, f64)
         }
     }
     totals
-}
-
-fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let k = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[k - 1])
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

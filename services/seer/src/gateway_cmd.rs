@@ -100,6 +100,7 @@ pub fn run(a: &GatewayArgs) -> anyhow::Result<()> {
     )?;
     init_logging(&config.log);
     let gateway = config.gateway();
+    let grace = config.shutdown.grace();
     tokio::runtime::Runtime::new()?.block_on(async {
         let shutdown = Shutdown::on_signals();
         let registry = prometheus::Registry::new();
@@ -124,14 +125,16 @@ pub fn run(a: &GatewayArgs) -> anyhow::Result<()> {
                 " (tls)"
             }
         );
-        seer_gateway::serve(
+        let serving = seer_gateway::serve(
             gateway,
             listener,
             &registry,
             ready,
             shutdown.token().clone(),
-        )
-        .await?;
+        );
+        if let Some(result) = shutdown.within_grace(grace, serving).await {
+            result?;
+        }
         shutdown.drain(Duration::from_secs(3)).await;
         Ok(())
     })

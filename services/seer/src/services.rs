@@ -68,6 +68,7 @@ pub fn engine(a: &EngineArgs) -> anyhow::Result<()> {
     )?;
     init_logging(&config.log);
     let engine = config.engine();
+    let grace = config.shutdown.grace();
     tokio::runtime::Runtime::new()?.block_on(async {
         let shutdown = Shutdown::on_signals();
         let registry = prometheus::default_registry().clone();
@@ -84,7 +85,11 @@ pub fn engine(a: &EngineArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}", engine.listen))?;
         eprintln!("seer engine: listening on {}", listener.local_addr()?);
-        seer_engine::serve(engine, registry, listener, ready, shutdown.token().clone()).await?;
+        let serving =
+            seer_engine::serve(engine, registry, listener, ready, shutdown.token().clone());
+        if let Some(result) = shutdown.within_grace(grace, serving).await {
+            result?;
+        }
         shutdown.drain(WIND_DOWN).await;
         Ok(())
     })
@@ -188,7 +193,13 @@ pub fn ingest(a: &IngestArgs) -> anyhow::Result<()> {
         )
         .await
         .with_context(|| format!("metrics listener {}", ingest.metrics_listen))?;
-        seer_ingest::run(ingest, metrics, ready, shutdown.clone()).await?;
+        // the ingest drains within the grace period itself; this bound is for a broker that
+        // does not answer the final commit
+        let grace = ingest.grace + WIND_DOWN;
+        let running = seer_ingest::run(ingest, metrics, ready, shutdown.clone());
+        if let Some(result) = shutdown.within_grace(grace, running).await {
+            result?;
+        }
         shutdown.drain(WIND_DOWN).await;
         Ok(())
     })

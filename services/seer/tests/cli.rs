@@ -678,3 +678,137 @@ fn seer_up_runs_the_pipeline_on_the_embedded_broker() {
         "the embedded broker's address is printed"
     );
 }
+
+fn seer_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_seer"));
+    c.args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run seer")
+}
+
+#[test]
+fn config_print_layers_file_env_and_flags_with_their_sources() {
+    let dir = tmp("config");
+    let file = write(
+        &dir,
+        "seer.toml",
+        "[kafka]\nbrokers = \"file:9092\"\nsasl_password = \"hunter2\"\n\n[ingest]\nmax_batch = 10\nwindow = 100\n\n[kafka.properties]\n\"socket.keepalive.enable\" = true\n",
+    );
+    let o = seer_env(
+        &[
+            "config",
+            "print",
+            "ingest",
+            "--config",
+            &file,
+            "--set",
+            "ingest.window=200",
+        ],
+        &[
+            ("SEER_INGEST__MAX_BATCH", "20"),
+            ("SEER_INGEST__WINDOW", "150"),
+            ("SEER_TOPICS__OBSERVATIONS", "obs.env"),
+        ],
+    );
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    // env beats file, flags beat env, file beats default; each line says which
+    assert!(
+        out.contains("max_batch = 20  # env SEER_INGEST__MAX_BATCH"),
+        "{out}"
+    );
+    assert!(
+        out.contains("window = 200  # flag --set ingest.window"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("brokers = \"file:9092\"  # {file}:2")),
+        "{out}"
+    );
+    assert!(
+        out.contains("observations = \"obs.env\"  # env SEER_TOPICS__OBSERVATIONS"),
+        "{out}"
+    );
+    assert!(out.contains("max_delay_ms = 10  # default"), "{out}");
+    assert!(
+        out.contains("\"socket.keepalive.enable\" = \"true\""),
+        "{out}"
+    );
+    // secrets never printed; only the ingest's sections
+    assert!(
+        !out.contains("hunter2") && out.contains("<redacted>"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("[gateway]") && !out.contains("[engine]"),
+        "{out}"
+    );
+
+    for service in ["engine", "gateway", "all"] {
+        let o = seer_env(&["config", "print", service], &[]);
+        assert!(o.status.success(), "{service}: {}", stderr(&o));
+        assert!(stdout(&o).contains(&format!(
+            "[{}]",
+            if service == "all" { "ingest" } else { service }
+        )));
+    }
+}
+
+#[test]
+fn bad_configuration_names_the_key_and_where_it_was_set() {
+    let dir = tmp("badconfig");
+    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, String)> = vec![
+        (
+            vec!["config".into(), "print".into()],
+            vec![("SEER_INGEST__MAX_BACH", "3")],
+            "env SEER_INGEST__MAX_BACH: unknown configuration key ingest.max_bach".into(),
+        ),
+        (
+            vec![
+                "config".into(),
+                "print".into(),
+                "--config".into(),
+                write(&dir, "typo.toml", "[engine]\n\nmax_concurent = 3\n"),
+            ],
+            vec![],
+            "typo.toml:3: unknown configuration key engine.max_concurent".into(),
+        ),
+        (
+            vec![
+                "ingest".into(),
+                "--config".into(),
+                write(&dir, "type.toml", "[ingest]\nwindow = \"big\"\n"),
+            ],
+            vec![],
+            "type.toml:2: ingest.window: expected an integer, got \"big\"".into(),
+        ),
+        (
+            vec!["ingest".into(), "--max-batch".into(), "0".into()],
+            vec![],
+            "ingest.max_batch = 0 (flag --max-batch): must be at least 1".into(),
+        ),
+        (
+            vec!["gateway".into()],
+            vec![("SEER_KAFKA__SECURITY_PROTOCOL", "sasl_ssl")],
+            "kafka.sasl_mechanism".into(),
+        ),
+        (
+            vec![
+                "engine".into(),
+                "--set".into(),
+                "engine.max_concurrent=-1".into(),
+            ],
+            vec![],
+            "engine.max_concurrent".into(),
+        ),
+    ];
+    for (args, env, want) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = seer_env(&args, &env);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&want), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+}
