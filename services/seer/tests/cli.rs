@@ -759,7 +759,9 @@ fn config_print_layers_file_env_and_flags_with_their_sources() {
 #[test]
 fn bad_configuration_names_the_key_and_where_it_was_set() {
     let dir = tmp("badconfig");
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, String)> = vec![
+    // (arguments, environment, what the error must say)
+    type Case = (Vec<String>, Vec<(&'static str, &'static str)>, String);
+    let cases: Vec<Case> = vec![
         (
             vec!["config".into(), "print".into()],
             vec![("SEER_INGEST__MAX_BACH", "3")],
