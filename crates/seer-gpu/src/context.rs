@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-use crate::GpuError;
+use crate::error::GpuError;
 use crate::kernels::{Kernel, build_pipeline};
 
 /// Which adapter to run on; `SEER_ADAPTER=auto|gpu|software` overrides the default `Auto`.

@@ -1,7 +1,7 @@
 //! The kernel registry: every WGSL file under `shaders/`, embedded at build time, and the entry
 //! points seer dispatches. `common.wgsl` is prepended to each file (WGSL has no includes).
 
-use crate::GpuError;
+use crate::error::GpuError;
 
 const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 

@@ -2,8 +2,9 @@
 
 use wgpu::util::DeviceExt;
 
+use crate::context::GpuContext;
+use crate::error::GpuError;
 use crate::kernels::Kernel;
-use crate::{GpuContext, GpuError};
 
 /// Work items per workgroup of every 1-D kernel (`@workgroup_size(256)`).
 pub const LINEAR_GROUP: u32 = 256;
@@ -175,9 +176,9 @@ impl<'a> Recorder<'a> {
     /// of 1 element; wgpu needs 4-byte alignment, which f32 elements always have.
     pub fn copy_elements(
         &mut self,
-        src: &crate::Tensor,
+        src: &crate::tensor::Tensor,
         src_offset: usize,
-        dst: &crate::Tensor,
+        dst: &crate::tensor::Tensor,
         dst_offset: usize,
         len: usize,
     ) -> Result<(), GpuError> {

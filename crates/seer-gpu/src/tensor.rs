@@ -2,7 +2,8 @@
 
 use wgpu::util::DeviceExt;
 
-use crate::{GpuContext, GpuError};
+use crate::context::GpuContext;
+use crate::error::GpuError;
 
 /// A dense row-major f32 array on the device.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@ use prometheus::{
     exponential_buckets,
 };
 
-use crate::EngineError;
+use crate::error::EngineError;
 
 /// The engine's Prometheus metrics, registered into the process registry by [`EngineMetrics::new`].
 #[derive(Clone)]

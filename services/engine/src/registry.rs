@@ -11,7 +11,7 @@ use seer_model::checkpoint::{self, CONFIG_FILE, WEIGHTS_FILE, Weights};
 use seer_model::{MAX_HORIZON, Model, ModelConfig, ModelKind};
 use seer_proto::v1::ModelInfo;
 
-use crate::EngineError;
+use crate::error::EngineError;
 
 /// Name of the built-in seasonal naive model (always served).
 pub const SEASONAL_NAIVE: &str = "seasonal_naive";

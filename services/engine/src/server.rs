@@ -12,7 +12,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 
-use crate::{EngineConfig, EngineError, EngineMetrics, EngineService, ModelRegistry};
+use crate::config::EngineConfig;
+use crate::error::EngineError;
+use crate::metrics::EngineMetrics;
+use crate::registry::ModelRegistry;
+use crate::service::EngineService;
 
 /// Largest request or response message each way by default (a batch of long windows, or sample
 /// paths). Clients must raise their own limits to match.

@@ -17,9 +17,12 @@ use seer_proto::v1::{
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Request, Response, Status};
 
+use crate::config::EngineConfig;
 use crate::error::code_label;
+use crate::error::{EngineError, status_of};
+use crate::metrics::EngineMetrics;
+use crate::registry::{BUILTIN_VERSION, ModelRegistry};
 use crate::registry::{Backend, DEFAULT_LEVELS, SEASONAL_NAIVE, ServedModel};
-use crate::{BUILTIN_VERSION, EngineConfig, EngineError, EngineMetrics, ModelRegistry, status_of};
 
 /// Most sample paths one request may ask for: the model's own limit, checked up front so the
 /// error names the request field.

@@ -6,7 +6,7 @@ use seer_runtime::config::fields;
 use seer_runtime::{GrpcConfig, KafkaConfig, TlsFiles, Topics};
 use serde::{Deserialize, Deserializer};
 
-use crate::GatewayError;
+use crate::error::GatewayError;
 
 /// This crate's defaults: the `[gateway]` section.
 pub const DEFAULTS: &str = include_str!("../defaults.toml");

@@ -1,5 +1,5 @@
 /// What can stop the gateway from starting or serving; a request's failures are
-/// [`RequestError`](crate::RequestError)s.
+/// [`RequestError`](crate::status::RequestError)s.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error("invalid gateway config: {0}")]

@@ -1,7 +1,7 @@
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use tonic::Code;
 
-use crate::GatewayError;
+use crate::error::GatewayError;
 
 /// The gateway's Prometheus metrics.
 #[derive(Clone)]

@@ -2,7 +2,7 @@
 //! this gateway treats as active.
 //!
 //! State: per model name, the active and the previous version, kept in this gateway's memory
-//! ([`ModelState`](crate::ModelState)); it is per replica and starts empty on a restart (until a version is
+//! ([`ModelState`](crate::catalog::ModelState)); it is per replica and starts empty on a restart (until a version is
 //! activated, the served one counts as active). Activate records a version the engine serves
 //! (NOT_FOUND otherwise); Rollback swaps active and previous. An ad-hoc Forecast answered by a
 //! version other than the active one is refused with FAILED_PRECONDITION, so an operator who

@@ -15,7 +15,10 @@ use seer_proto::convert::decode_observation;
 use seer_proto::v1::Forecast;
 use tokio_util::sync::CancellationToken;
 
-use crate::{GatewayConfig, GatewayError, GatewayMetrics, HistoryView, LatestView};
+use crate::config::GatewayConfig;
+use crate::error::GatewayError;
+use crate::metrics::GatewayMetrics;
+use crate::view::{HistoryView, LatestView};
 
 /// How often the topic's partition count is checked, so partitions added later are read too.
 const PARTITION_CHECK: Duration = Duration::from_secs(30);

@@ -14,14 +14,17 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 
+use crate::auth::AdminToken;
 use crate::catalog::EngineModels;
+use crate::catalog::ModelState;
+use crate::config::GatewayConfig;
+use crate::error::GatewayError;
+use crate::forecasts::ForecastsService;
+use crate::metrics::GatewayMetrics;
 use crate::models::ModelsService;
 use crate::reader::{self, Sink};
 use crate::request::Shared;
-use crate::{
-    AdminToken, ForecastsService, GatewayConfig, GatewayError, GatewayMetrics, HistoryView,
-    LatestView, ModelState,
-};
+use crate::view::{HistoryView, LatestView};
 
 /// A built gateway: its Kafka readers run until `shutdown`; [`Gateway::serve`] answers gRPC.
 pub struct Gateway {

@@ -6,7 +6,7 @@ use seer_core::stream::{BatchPolicy, FrequencyRule};
 use seer_runtime::{GrpcConfig, KafkaConfig, Topics};
 use serde::Deserialize;
 
-use crate::IngestError;
+use crate::error::IngestError;
 
 /// This crate's defaults: the `[ingest]` section.
 pub const DEFAULTS: &str = include_str!("../defaults.toml");

@@ -7,24 +7,13 @@
 //! position); [`run`] is the Kafka shell around it.
 
 mod config;
+mod error;
 mod metrics;
 mod shell;
 mod state;
 
 pub use config::{DEFAULTS, IngestConfig};
+pub use error::IngestError;
 pub use metrics::IngestMetrics;
 pub use shell::run;
 pub use state::{Batch, InFlight, Incoming, IngestState};
-
-#[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    #[error("kafka: {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
-    /// A configuration value the ingest cannot run with; `.0` is its key.
-    #[error("{0}: {1}")]
-    Config(&'static str, String),
-    #[error("engine endpoint {endpoint}: {message}")]
-    Engine { endpoint: String, message: String },
-    #[error(transparent)]
-    Core(#[from] seer_core::CoreError),
-}

@@ -25,8 +25,10 @@ use seer_runtime::{Readiness, Shutdown};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
+use crate::config::IngestConfig;
+use crate::error::IngestError;
+use crate::metrics::IngestMetrics;
 use crate::state::{Batch, InFlight, Incoming, IngestState};
-use crate::{IngestConfig, IngestError, IngestMetrics};
 
 /// What spawned work and the consumer's rebalance callbacks tell the loop.
 enum Event {

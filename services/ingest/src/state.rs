@@ -11,7 +11,8 @@ use seer_core::stream::{DeadLetterReason, DueTracker, OffsetTracker, SeriesKey, 
 use seer_proto::convert::{decode_observation, seconds, timestamp};
 use seer_proto::v1::SeriesWindow;
 
-use crate::{IngestConfig, IngestError};
+use crate::config::IngestConfig;
+use crate::error::IngestError;
 
 /// One consumed message, as the shell hands it over.
 #[derive(Debug, Clone, Copy)]

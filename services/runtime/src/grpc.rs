@@ -13,7 +13,7 @@ use tonic::transport::{Channel, Server};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::RuntimeError;
+use crate::error::RuntimeError;
 
 /// The `[grpc]` section: settings of every gRPC server and client seer runs.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

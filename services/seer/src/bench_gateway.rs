@@ -186,7 +186,7 @@ fn view_only(a: &GatewayBenchArgs) -> anyhow::Result<()> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        let _ = crate::write_stdout(&format!(
+        let _ = crate::terminal::write_stdout(&format!(
             "bare LatestView, {} series: VmRSS {before} → {after} KiB: +{} KiB ({:.0} B/series)\n",
             a.series,
             after as i64 - before as i64,
@@ -425,7 +425,7 @@ fn print_table(r: &Value) {
             l["errors"],
         );
     }
-    let _ = crate::write_stdout(&s);
+    let _ = crate::terminal::write_stdout(&s);
 }
 
 /// Client settings from the runtime's one Kafka factory, for a plaintext broker.

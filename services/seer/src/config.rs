@@ -221,7 +221,7 @@ pub fn print(a: &PrintArgs) -> anyhow::Result<()> {
         format!("{:?}", a.service).to_lowercase()
     );
     out += &layers.render(a.service.sections());
-    crate::write_stdout(&out)
+    crate::terminal::write_stdout(&out)
 }
 
 /// Logging for commands that have no service configuration of their own (train, predict...):

@@ -16,8 +16,8 @@ use seer_model::backtest::{
 use seer_model::{Forecast, Model, ModelKind};
 use serde_json::{Value, json};
 
-use crate::BadInput;
 use crate::predict::load_histories;
+use crate::terminal::BadInput;
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -120,7 +120,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
             }
         }
     };
-    crate::write_stdout(&out)
+    crate::terminal::write_stdout(&out)
 }
 
 /// The library's error in the terms of the command line (its flags, the data file) and with the

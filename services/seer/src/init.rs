@@ -6,7 +6,7 @@ use seer_core::features::default_time_features;
 use seer_model::checkpoint::{init_weights, save};
 use seer_model::{ModelConfig, ModelKind};
 
-use crate::BadInput;
+use crate::terminal::BadInput;
 
 #[derive(Args)]
 pub struct InitArgs {

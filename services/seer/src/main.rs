@@ -10,6 +10,7 @@ mod info;
 mod init;
 mod predict;
 mod services;
+mod terminal;
 mod train;
 mod up;
 
@@ -17,9 +18,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-/// Exit code for bad input (data, checkpoint, request); 1 is left for runtime failures.
-const EXIT_BAD_INPUT: u8 = 2;
 
 #[derive(Parser)]
 #[command(
@@ -120,50 +118,6 @@ enum BenchCommand {
     Gateway(bench_gateway::GatewayBenchArgs),
 }
 
-/// An error that is the user's input's fault (exit 2) rather than seer's or the machine's.
-#[derive(Debug)]
-pub struct BadInput(pub String);
-
-impl std::fmt::Display for BadInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadInput {}
-
-/// Writes to stdout; a closed pipe (`seer predict … | head`) is not an error.
-pub fn write_stdout(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|_| stdout.flush())
-    {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
-}
-
-fn exit_code(err: &anyhow::Error) -> u8 {
-    use seer_model::ModelError;
-    for cause in err.chain() {
-        if cause.is::<BadInput>()
-            || cause.is::<seer_core::CoreError>()
-            || cause.is::<seer_runtime::ConfigError>()
-        {
-            return EXIT_BAD_INPUT;
-        }
-        if let Some(m) = cause.downcast_ref::<ModelError>() {
-            return match m {
-                ModelError::Gpu(_) => 1,
-                _ => EXIT_BAD_INPUT,
-            };
-        }
-    }
-    1
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // service commands set up logging from their loaded configuration (a --config file may set
@@ -219,7 +173,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(exit_code(&err))
+            ExitCode::from(terminal::exit_code(&err))
         }
     }
 }

@@ -10,7 +10,7 @@ use seer_gpu::GpuContext;
 use seer_model::{History, Model, PredictOptions, Prediction};
 use serde_json::{Value, json};
 
-use crate::BadInput;
+use crate::terminal::BadInput;
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -84,7 +84,7 @@ pub fn run(a: &PredictArgs) -> anyhow::Result<()> {
             print_text(&mut out, p, &model);
         }
     }
-    crate::write_stdout(&out)
+    crate::terminal::write_stdout(&out)
 }
 
 fn level_name(l: f64) -> String {

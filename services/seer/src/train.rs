@@ -10,9 +10,9 @@ use seer_model::checkpoint::{init_weights, save};
 use seer_model::train::{EpochReport, TrainOptions, train};
 use seer_model::{ModelConfig, ModelKind};
 
-use crate::BadInput;
 use crate::init::{SizeArgs, build_config, parse_freq};
 use crate::predict::load_histories;
+use crate::terminal::BadInput;
 
 #[derive(Args)]
 pub struct TrainArgs {

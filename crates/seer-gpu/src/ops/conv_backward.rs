@@ -1,11 +1,13 @@
 //! Gradients of `conv1d_causal`. Both take the forward's `Conv1dSpec`; its `relu` flag is ignored
 //! (undo a ReLU or residual ReLU first with `relu_backward` on the forward's output).
 
+use crate::error::GpuError;
 use crate::kernels::Kernel;
 use crate::ops::elementwise::expect_distinct;
 use crate::ops::{Conv1dSpec, expect_len, u32_of};
+use crate::recorder::Recorder;
 use crate::recorder::{LINEAR_GROUP, linear_grid};
-use crate::{GpuError, Recorder, Tensor};
+use crate::tensor::Tensor;
 
 fn check_spec(op: &'static str, spec: &Conv1dSpec) -> Result<[u32; 6], GpuError> {
     if spec.kernel == 0 || spec.dilation == 0 {

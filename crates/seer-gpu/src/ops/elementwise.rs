@@ -1,10 +1,12 @@
 //! Element-wise helpers of the backward pass. The output buffer of each must be distinct from
 //! its inputs (one buffer cannot be bound read-only and writable in the same dispatch).
 
+use crate::error::GpuError;
 use crate::kernels::Kernel;
 use crate::ops::{expect_len, u32_of};
+use crate::recorder::Recorder;
 use crate::recorder::{LINEAR_GROUP, linear_grid};
-use crate::{GpuError, Recorder, Tensor};
+use crate::tensor::Tensor;
 
 /// A typed error instead of a validation failure at submit when one buffer is passed twice
 /// (it cannot be bound read-only and writable, or writable twice, in one dispatch).

@@ -1,6 +1,8 @@
+use crate::error::GpuError;
 use crate::kernels::Kernel;
 use crate::ops::{expect_len, u32_of};
-use crate::{GpuError, Recorder, Tensor};
+use crate::recorder::Recorder;
+use crate::tensor::Tensor;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {

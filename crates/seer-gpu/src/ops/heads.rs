@@ -1,7 +1,9 @@
+use crate::error::GpuError;
 use crate::kernels::Kernel;
 use crate::ops::{expect_len, u32_of};
+use crate::recorder::Recorder;
 use crate::recorder::linear_grid;
-use crate::{GpuError, Recorder, Tensor};
+use crate::tensor::Tensor;
 
 /// The likelihood a DeepAR-style head parameterises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -3,10 +3,12 @@
 //! (weight is e.g. 1 / number of observed targets, so the sum is a mean); rows without a target
 //! write 0 to both.
 
+use crate::error::GpuError;
 use crate::kernels::Kernel;
 use crate::ops::{Distribution, expect_len, u32_of};
+use crate::recorder::Recorder;
 use crate::recorder::linear_grid;
-use crate::{GpuError, Recorder, Tensor};
+use crate::tensor::Tensor;
 
 fn check_weight(op: &'static str, weight: f32) -> Result<u32, GpuError> {
     if !weight.is_finite() {

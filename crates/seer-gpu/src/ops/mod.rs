@@ -29,7 +29,8 @@ pub use recurrent::{PAIRS_PER_GROUP, RecurrentSpec, lstm_sequence, rnn_sequence}
 pub use recurrent_backward::{BackwardSpec, lstm_backward, rnn_backward, shift_states};
 pub use softmax::softmax;
 
-use crate::{GpuError, Tensor};
+use crate::error::GpuError;
+use crate::tensor::Tensor;
 
 pub(crate) fn expect_len(
     op: &'static str,

@@ -2,11 +2,13 @@
 //! decision on the GPU (`state`), then AdamW. Nothing is read back; the caller reads `state`
 //! whenever it wants to log the norm or count skipped steps.
 
+use crate::error::GpuError;
 use crate::kernels::Kernel;
 use crate::ops::elementwise::expect_distinct;
 use crate::ops::{expect_len, u32_of};
+use crate::recorder::Recorder;
 use crate::recorder::{LINEAR_GROUP, linear_grid};
-use crate::{GpuError, Recorder, Tensor};
+use crate::tensor::Tensor;
 
 /// Words of the `state` buffer that `clip_scale` writes and `adam_step` reads.
 pub const STATE_LEN: usize = 4;

@@ -1,6 +1,8 @@
+use crate::error::GpuError;
 use crate::kernels::Kernel;
 use crate::ops::{expect_len, u32_of};
-use crate::{GpuError, Recorder, Tensor};
+use crate::recorder::Recorder;
+use crate::tensor::Tensor;
 
 /// (series, unit) pairs one workgroup of the recurrent kernels holds: 256 threads × 4.
 pub const PAIRS_PER_GROUP: usize = 1024;

@@ -1,7 +1,9 @@
+use crate::error::GpuError;
 use crate::kernels::Kernel;
 use crate::ops::{PAIRS_PER_GROUP, expect_len, u32_of};
+use crate::recorder::Recorder;
 use crate::recorder::linear_grid;
-use crate::{GpuError, Recorder, Tensor};
+use crate::tensor::Tensor;
 
 /// One direction of one recurrent layer, backwards through the whole sequence.
 #[derive(Debug, Clone, Copy)]

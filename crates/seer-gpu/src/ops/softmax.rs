@@ -1,7 +1,9 @@
+use crate::error::GpuError;
 use crate::kernels::Kernel;
 use crate::ops::{expect_len, u32_of};
+use crate::recorder::Recorder;
 use crate::recorder::linear_grid;
-use crate::{GpuError, Recorder, Tensor};
+use crate::tensor::Tensor;
 
 /// Row-wise softmax of `logits` [rows, classes] into `probs`.
 pub fn softmax(
