@@ -5,6 +5,10 @@ pub enum RuntimeError {
     Tls { path: String, message: String },
     #[error("endpoint {endpoint}: {message}")]
     Endpoint { endpoint: String, message: String },
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("creating topic {topic}: {message}")]
+    Topic { topic: String, message: String },
     #[error("grpc transport: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("grpc reflection: {0}")]

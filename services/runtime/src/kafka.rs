@@ -3,9 +3,12 @@
 //! librdkafka properties apply everywhere alike.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use serde::Deserialize;
+
+use crate::error::RuntimeError;
 
 /// The `[kafka]` section.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -115,6 +118,33 @@ impl KafkaConfig {
             c.set(k, v);
         }
         c
+    }
+}
+
+impl KafkaConfig {
+    /// Creates `topics` (name, partitions) with replication 1 where they do not exist yet, for
+    /// `seer up` and the benchmarks on a single-broker cluster; existing topics are left alone.
+    pub async fn ensure_topics(&self, topics: &[(&str, i32)]) -> Result<(), RuntimeError> {
+        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+        use rdkafka::client::DefaultClientContext;
+        use rdkafka::types::RDKafkaErrorCode;
+        let admin: AdminClient<DefaultClientContext> = self.client_config().create()?;
+        let new: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
+            .collect();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        for result in admin.create_topics(&new, &opts).await? {
+            if let Err((topic, code)) = result
+                && code != RDKafkaErrorCode::TopicAlreadyExists
+            {
+                return Err(RuntimeError::Topic {
+                    topic,
+                    message: code.to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 }
 

@@ -20,14 +20,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use prost::Message as _;
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use seer_gateway::{Gateway, GatewayConfig};
 use seer_proto::convert::timestamp;
 use seer_proto::v1::forecasts_client::ForecastsClient;
 use seer_proto::v1::{Forecast, GetLatestRequest, QuantileValues};
-use seer_runtime::Readiness;
+use seer_runtime::{KafkaConfig, Readiness};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -125,7 +124,8 @@ fn forecast(i: usize) -> Forecast {
 /// bytes and the seconds it took.
 fn produce(brokers: &str, topic: &str, series: usize, parts: i32) -> anyhow::Result<(usize, f64)> {
     let t0 = Instant::now();
-    let p: BaseProducer = kafka_client(brokers)
+    let p: BaseProducer = KafkaConfig::with_brokers(brokers)
+        .client_config()
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000")
         .create()?;
@@ -153,7 +153,9 @@ fn produce(brokers: &str, topic: &str, series: usize, parts: i32) -> anyhow::Res
     }
     p.flush(Duration::from_secs(60))
         .context("flushing the forecasts")?;
-    let c: BaseConsumer = kafka_client(brokers).create()?;
+    let c: BaseConsumer = KafkaConfig::with_brokers(brokers)
+        .client_config()
+        .create()?;
     let (mut low, mut high) = (0, 0);
     for part in 0..parts {
         let (l, h) = c.fetch_watermarks(topic, part, Duration::from_secs(5))?;
@@ -426,9 +428,4 @@ fn print_table(r: &Value) {
         );
     }
     let _ = crate::terminal::write_stdout(&s);
-}
-
-/// Client settings from the runtime's one Kafka factory, for a plaintext broker.
-fn kafka_client(brokers: &str) -> ClientConfig {
-    seer_runtime::KafkaConfig::with_brokers(brokers).client_config()
 }

@@ -46,7 +46,7 @@ use seer_proto::v1::engine_client::EngineClient;
 use seer_proto::v1::{
     Forecast, ForecastBatchRequest, ListModelsRequest, Observation, SeriesWindow,
 };
-use seer_runtime::Shutdown;
+use seer_runtime::{KafkaConfig, Shutdown};
 use serde_json::{Value, json};
 
 use crate::init::{SizeArgs, build_config};
@@ -179,7 +179,8 @@ type Sender = ThreadedProducer<DefaultProducerContext>;
 
 fn producer(brokers: &str, linger_ms: u32) -> anyhow::Result<Arc<Sender>> {
     Ok(Arc::new(
-        kafka_client(brokers)
+        KafkaConfig::with_brokers(brokers)
+            .client_config()
             .set("enable.idempotence", "true")
             .set("linger.ms", linger_ms.to_string())
             .set("queue.buffering.max.messages", "1000000")
@@ -241,7 +242,7 @@ fn produce(
 
 /// The raw consumers fetch with the ingest's settings (`Setup::fetch_settings`).
 fn raw_config(brokers: &str, group: &str, fetch: &[(String, String)]) -> ClientConfig {
-    let mut c = kafka_client(brokers);
+    let mut c = KafkaConfig::with_brokers(brokers).client_config();
     for (k, v) in fetch {
         c.set(k, v);
     }
@@ -351,7 +352,8 @@ struct ViewResult {
 }
 
 fn run_view(v: View) -> anyhow::Result<ViewResult> {
-    let consumer: BaseConsumer = kafka_client(&v.brokers)
+    let consumer: BaseConsumer = KafkaConfig::with_brokers(&v.brokers)
+        .client_config()
         .set(
             "group.id",
             format!("seer-bench-view-{}", std::process::id()),
@@ -847,7 +849,9 @@ async fn latency(
     let before = snapshot(&stack.metrics.forecast_latency);
     // the live view starts where the forecasts topic ends now
     let start = {
-        let c: BaseConsumer = kafka_client(&brokers).create()?;
+        let c: BaseConsumer = KafkaConfig::with_brokers(&brokers)
+            .client_config()
+            .create()?;
         let mut v = Vec::new();
         for p in 0..PARTITIONS {
             let (_, high) =
@@ -972,24 +976,6 @@ fn process_cpu_seconds() -> f64 {
         / 1e9
 }
 
-/// Creates the topics on an external broker.
-async fn create_topics(brokers: &str, topics: &[(String, i32)]) -> anyhow::Result<()> {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> = kafka_client(brokers).create()?;
-    let new: Vec<NewTopic<'_>> = topics
-        .iter()
-        .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
-        .collect();
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for result in admin.create_topics(&new, &opts).await? {
-        if let Err((topic, code)) = result {
-            anyhow::bail!("creating topic {topic}: {code}");
-        }
-    }
-    Ok(())
-}
-
 /// /proc/loadavg: other work on the machine skews every figure here.
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg").unwrap_or_default()
@@ -1030,7 +1016,9 @@ async fn bench(a: &PipelineArgs, rounds: usize) -> anyhow::Result<()> {
     let mut mock = None;
     let brokers = match &a.brokers {
         Some(b) => {
-            create_topics(b, &topics)
+            let named: Vec<(&str, i32)> = topics.iter().map(|(t, p)| (t.as_str(), *p)).collect();
+            KafkaConfig::with_brokers(b)
+                .ensure_topics(&named)
                 .await
                 .with_context(|| format!("creating the benchmark's topics on {b}"))?;
             b.clone()
@@ -1131,7 +1119,7 @@ async fn phases(
     // the mock broker keeps about 5 MiB per partition and drops the oldest beyond that
     let (b, t) = (brokers.clone(), observations.clone());
     let low = tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
-        let c: BaseConsumer = kafka_client(&b).create()?;
+        let c: BaseConsumer = KafkaConfig::with_brokers(&b).client_config().create()?;
         let mut low = 0;
         for p in 0..PARTITIONS {
             low += c.fetch_watermarks(&t, p, Duration::from_secs(5))?.0;
@@ -1314,9 +1302,4 @@ fn print_table(r: &Value, rate_note: &str) {
             }
         );
     }
-}
-
-/// Client settings from the runtime's one Kafka factory, for a plaintext broker.
-fn kafka_client(brokers: &str) -> ClientConfig {
-    seer_runtime::KafkaConfig::with_brokers(brokers).client_config()
 }

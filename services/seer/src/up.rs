@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use prost::Message as _;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -71,29 +69,6 @@ pub struct UpArgs {
 }
 
 const FREQ: i64 = 3600;
-
-/// Creates the topics on an external broker (already existing ones are fine).
-async fn ensure_topics(kafka: &KafkaConfig, topics: &[(&str, i32)]) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
-    let new: Vec<NewTopic<'_>> = topics
-        .iter()
-        .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
-        .collect();
-    for result in admin
-        .create_topics(
-            &new,
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
-        .await?
-    {
-        if let Err((topic, code)) = result
-            && code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists
-        {
-            anyhow::bail!("creating topic {topic}: {code}");
-        }
-    }
-    Ok(())
-}
 
 fn demo_series(count: usize, points: usize) -> anyhow::Result<Vec<seer_core::csv::Series>> {
     let start = 1_735_689_600; // 2025-01-01T00:00:00Z
@@ -267,7 +242,9 @@ async fn up(a: &UpArgs, config: SeerConfig) -> anyhow::Result<()> {
     let mut _mock = None;
     let brokers = match &a.brokers {
         Some(b) => {
-            ensure_topics(&config.kafka, &topics)
+            config
+                .kafka
+                .ensure_topics(&topics)
                 .await
                 .with_context(|| format!("preparing topics on {b}"))?;
             b.clone()
