@@ -24,6 +24,9 @@ pub struct EngineMetrics {
     pub series_errors_total: IntCounterVec,
     /// `seer_engine_model_info{model,version}` = 1 for every served model.
     pub model_info: IntGaugeVec,
+    /// `seer_engine_queue_seconds`: how long a request waited for a GPU slot (admitted or
+    /// refused); what the engine's autoscaling and its queue alert watch.
+    pub queue_seconds: Histogram,
 }
 
 impl EngineMetrics {
@@ -71,7 +74,15 @@ impl EngineMetrics {
             ),
             &["model", "version"],
         )?;
+        let queue_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "seer_engine_queue_seconds",
+                "Wait of a Forecast request for a GPU slot",
+            )
+            .buckets(exponential_buckets(0.0001, 2.0, 18)?),
+        )?;
         registry.register(Box::new(requests_total.clone()))?;
+        registry.register(Box::new(queue_seconds.clone()))?;
         registry.register(Box::new(batch_series.clone()))?;
         registry.register(Box::new(kernel_seconds.clone()))?;
         registry.register(Box::new(fallback_total.clone()))?;
@@ -84,6 +95,7 @@ impl EngineMetrics {
             fallback_total,
             series_errors_total,
             model_info,
+            queue_seconds,
         })
     }
 }

@@ -257,7 +257,13 @@ impl EngineService {
             Some(d) => inner.queue_timeout.min(d.mul_f64(0.9)),
             None => inner.queue_timeout,
         };
-        match tokio::time::timeout(wait, inner.permits.clone().acquire_owned()).await {
+        let started = Instant::now();
+        let admitted = tokio::time::timeout(wait, inner.permits.clone().acquire_owned()).await;
+        inner
+            .metrics
+            .queue_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match admitted {
             Ok(Ok(permit)) => Ok(permit),
             // the semaphore is never closed; treat it as full if it were
             Ok(Err(_)) | Err(_) => Err(EngineError::Overloaded {
