@@ -36,6 +36,9 @@ pub struct IngestConfig {
     pub max_future_seconds: u64,
     pub rebuild_messages: i64,
     pub max_pending_dead_letters: usize,
+    pub processing_guarantee: String,
+    pub transactional_id: String,
+    pub transaction_interval_ms: u64,
     #[serde(default)]
     pub frequencies: BTreeMap<String, String>,
     #[serde(skip)]
@@ -66,6 +69,31 @@ impl IngestConfig {
             max_delay: Duration::from_millis(self.max_delay_ms),
             every_points: self.every_points,
         }
+    }
+
+    pub fn exactly_once(&self) -> bool {
+        self.processing_guarantee == "exactly_once"
+    }
+
+    /// The transactional.id: configured, or derived from the group and this member's identity.
+    pub fn transactional_id(&self) -> String {
+        if !self.transactional_id.is_empty() {
+            return self.transactional_id.clone();
+        }
+        // stable across restarts of the same pod, so the new producer fences the old one and
+        // aborts its open transaction at once (a new id would leave it pending until it times out,
+        // holding back read_committed readers and the offset fetch of the next owner)
+        let member = if self.group_instance_id.is_empty() {
+            std::env::var("HOSTNAME")
+                .ok()
+                .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| format!("pid{}", std::process::id()))
+        } else {
+            self.group_instance_id.clone()
+        };
+        format!("{}-{member}", self.group_id)
     }
 
     pub fn engine_timeout(&self) -> Duration {
@@ -127,6 +155,24 @@ impl IngestConfig {
         if self.max_pending_dead_letters == 0 {
             return bad("ingest.max_pending_dead_letters", "must be at least 1");
         }
+        if !matches!(
+            self.processing_guarantee.as_str(),
+            "at_least_once" | "exactly_once"
+        ) {
+            return bad(
+                "ingest.processing_guarantee",
+                "must be at_least_once or exactly_once",
+            );
+        }
+        if self.exactly_once() && self.every_points != 1 {
+            return bad(
+                "ingest.every_points",
+                "must be 1 with exactly_once (an epoch ends with every consumed point forecast)",
+            );
+        }
+        if self.exactly_once() && self.transaction_interval_ms == 0 {
+            return bad("ingest.transaction_interval_ms", "must be at least 1");
+        }
         if self.rebuild_messages < 0 {
             return bad("ingest.rebuild_messages", "must not be negative");
         }
@@ -161,7 +207,7 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         type Case = (fn(&mut IngestConfig), &'static str);
-        let cases: [Case; 6] = [
+        let cases: [Case; 8] = [
             (|c| c.max_batch = 0, "ingest.max_batch"),
             (|c| c.max_in_flight = 0, "ingest.max_in_flight"),
             (|c| c.freq = "1y".into(), "ingest.freq"),
@@ -173,6 +219,17 @@ mod tests {
                 "ingest.frequencies",
             ),
             (|c| c.kafka.brokers = String::new(), "kafka.brokers"),
+            (
+                |c| c.processing_guarantee = "exactly_twice".into(),
+                "ingest.processing_guarantee",
+            ),
+            (
+                |c| {
+                    c.processing_guarantee = "exactly_once".into();
+                    c.every_points = 2;
+                },
+                "ingest.every_points",
+            ),
         ];
         for (break_it, key) in cases {
             let mut c = IngestConfig::default();

@@ -10,4 +10,8 @@ pub enum IngestError {
     Engine { endpoint: String, message: String },
     #[error(transparent)]
     Core(#[from] seer_core::CoreError),
+    /// A transaction could not commit (exactly_once): the ingest stops, and a restart resumes
+    /// from the last committed offsets.
+    #[error("kafka transaction: {0}")]
+    Transaction(String),
 }

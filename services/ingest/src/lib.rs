@@ -11,6 +11,7 @@ mod error;
 mod metrics;
 mod shell;
 mod state;
+mod transactions;
 
 pub use config::{DEFAULTS, IngestConfig};
 pub use error::IngestError;

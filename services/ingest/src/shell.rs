@@ -29,11 +29,17 @@ use crate::config::IngestConfig;
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 use crate::state::{Batch, InFlight, Incoming, IngestState};
+use crate::transactions::{Output, Transactions};
 
 /// What spawned work and the consumer's rebalance callbacks tell the loop.
 enum Event {
     /// A batch's forecasts are in Kafka (or the engine refused them for good).
     Delivered(Vec<InFlight>),
+    /// exactly_once: a batch's forecasts, to publish in the epoch's transaction.
+    Computed {
+        series: Vec<InFlight>,
+        records: Vec<(String, Vec<u8>)>,
+    },
     DeadLettered {
         partition: i32,
         offset: i64,
@@ -131,7 +137,13 @@ pub async fn run(
     let positions: Arc<std::sync::Mutex<Vec<(i32, i64)>>> = Arc::default();
     spawn_lag_reporter(&config, metrics.clone(), positions.clone(), &shutdown);
     let mut lag_tick = tokio::time::interval(Duration::from_secs(2));
+    let txn = if config.exactly_once() {
+        Some(Transactions::new(&config).await?)
+    } else {
+        None
+    };
     let mut shell = Shell {
+        txn,
         config: &config,
         metrics: &metrics,
         consumer: &consumer,
@@ -143,9 +155,15 @@ pub async fn run(
     };
     loop {
         let deadline = state.next_deadline();
-        let consume = state.due_count() < config.max_due;
+        let sealing = shell.txn.as_mut().is_some_and(|t| t.sealing(&state));
+        let consume = state.due_count() < config.max_due && !sealing;
+        // sealing goes on at once while there is something to dispatch or to commit; while
+        // batches are in flight it waits for their events
+        let seal_now = sealing
+            && (state.due_count() > 0 || in_flight.available_permits() == config.max_in_flight);
         tokio::select! {
             _ = shutdown.cancelled() => break,
+            _ = std::future::ready(()), if seal_now => {}
             msg = consumer.recv(), if consume => match msg {
                 Ok(m) => {
                     // rebalance callbacks run inside recv: apply an assignment (and rebuild its
@@ -171,8 +189,17 @@ pub async fn run(
                                 key: m.key().map(<[u8]>::to_vec),
                                 payload: incoming.payload.to_vec(),
                             };
-                            // a full queue waits here: backpressure instead of unbounded memory
-                            if dead_letters.send(letter).await.is_err() {
+                            if let Some(txn) = shell.txn.as_mut() {
+                                txn.push(Output::DeadLetter {
+                                    partition: letter.partition,
+                                    offset: letter.offset,
+                                    reason: letter.reason.as_str(),
+                                    source: letter.source,
+                                    key: letter.key,
+                                    payload: letter.payload,
+                                });
+                            } else if dead_letters.send(letter).await.is_err() {
+                                // a full queue waits above: backpressure, not unbounded memory
                                 tracing::error!("dead-letter sender stopped");
                             }
                         }
@@ -188,8 +215,18 @@ pub async fn run(
         while let Ok(ev) = events.try_recv() {
             shell.handle(&mut state, ev).await;
         }
-        shell.dispatch(&mut state, &in_flight);
-        shell.store_offsets(&mut state);
+        shell.dispatch(&mut state, &in_flight, sealing);
+        if sealing
+            && in_flight.available_permits() == config.max_in_flight
+            && state.due_count() == 0
+        {
+            while let Ok(ev) = events.try_recv() {
+                shell.apply(&mut state, ev);
+            }
+            shell.commit_epoch(&mut state).await?;
+        } else if shell.txn.is_none() {
+            shell.store_offsets(&mut state);
+        }
         metrics.due_series.set(state.due_count() as i64);
     }
     ready.set(false);
@@ -205,6 +242,9 @@ pub async fn run(
     .is_ok();
     while let Ok(ev) = events.try_recv() {
         shell.apply(&mut state, ev);
+    }
+    if shell.txn.is_some() {
+        shell.commit_epoch(&mut state).await?;
     }
     shell.store_offsets(&mut state);
     match consumer.commit_consumer_state(CommitMode::Sync) {
@@ -229,7 +269,23 @@ fn consumer(
     c.set("fetch.queue.backoff.ms", "10")
         .set("fetch.wait.max.ms", "20")
         .set("group.id", &config.group_id)
-        .set("enable.auto.commit", "true")
+        // exactly_once commits offsets inside its transactions, and reads only committed data
+        .set(
+            "enable.auto.commit",
+            if config.exactly_once() {
+                "false"
+            } else {
+                "true"
+            },
+        )
+        .set(
+            "isolation.level",
+            if config.exactly_once() {
+                "read_committed"
+            } else {
+                "read_uncommitted"
+            },
+        )
         .set("auto.commit.interval.ms", "200")
         // offsets are stored by the loop only once their output is delivered
         .set("enable.auto.offset.store", "false")
@@ -256,6 +312,8 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// The IO the loop does for the state.
 struct Shell<'a> {
+    /// exactly_once: the epoch's transaction.
+    txn: Option<Transactions>,
     config: &'a IngestConfig,
     metrics: &'a IngestMetrics,
     consumer: &'a IngestConsumer,
@@ -281,8 +339,12 @@ impl Shell<'_> {
         }
     }
 
-    fn apply(&self, state: &mut IngestState, ev: Event) {
+    fn apply(&mut self, state: &mut IngestState, ev: Event) {
         match ev {
+            Event::Computed { series, records } => match self.txn.as_mut() {
+                Some(txn) => txn.push(Output::Forecasts { series, records }),
+                None => tracing::error!("computed forecasts without a transaction"),
+            },
             Event::Delivered(series) => {
                 state.delivered(&series);
                 for s in &series {
@@ -304,6 +366,9 @@ impl Shell<'_> {
                     .rebalances
                     .with_label_values(&["revoked"])
                     .inc_by(parts.len() as u64);
+                if let Some(txn) = self.txn.as_mut() {
+                    txn.drop_partitions(&parts);
+                }
                 state.revoke(&parts);
             }
         }
@@ -376,12 +441,33 @@ impl Shell<'_> {
         }
     }
 
-    fn dispatch(&self, state: &mut IngestState, in_flight: &Arc<tokio::sync::Semaphore>) {
+    /// exactly_once: publishes the epoch's outputs and offsets in one transaction.
+    async fn commit_epoch(&mut self, state: &mut IngestState) -> Result<(), IngestError> {
+        let Some(txn) = self.txn.as_mut() else {
+            return Ok(());
+        };
+        let published = txn.commit(state, self.consumer.group_metadata()).await?;
+        self.metrics.forecasts_published.inc_by(published as u64);
+        Ok(())
+    }
+
+    /// `flush`: every due series now, without waiting for batches to fill (an epoch ends).
+    fn dispatch(
+        &self,
+        state: &mut IngestState,
+        in_flight: &Arc<tokio::sync::Semaphore>,
+        flush: bool,
+    ) {
         loop {
             let Ok(permit) = in_flight.clone().try_acquire_owned() else {
                 break;
             };
-            let Some(Batch { windows, series }) = state.take_batch(Instant::now()) else {
+            let now = if flush {
+                Instant::now() + self.config.policy().max_delay
+            } else {
+                Instant::now()
+            };
+            let Some(Batch { windows, series }) = state.take_batch(now) else {
                 break;
             };
             self.metrics.batch_series.observe(windows.len() as f64);
@@ -401,6 +487,7 @@ impl Shell<'_> {
                 metrics: self.metrics.clone(),
                 topic: self.config.topics.forecasts.clone(),
                 timeout: self.config.engine_timeout(),
+                transactional: self.txn.is_some(),
             };
             self.shutdown.spawn(async move {
                 job.run(request, series).await;
@@ -588,6 +675,8 @@ struct Job {
     metrics: IngestMetrics,
     topic: String,
     timeout: Duration,
+    /// exactly_once: hand the forecasts to the loop's transaction instead of producing them.
+    transactional: bool,
 }
 
 fn retryable(code: tonic::Code) -> bool {
@@ -635,6 +724,15 @@ impl Job {
         for e in &response.errors {
             tracing::warn!(series = %e.series_id, reason = %e.reason, "series not forecast");
             self.metrics.engine_rejected.inc();
+        }
+        if self.transactional {
+            let records = response
+                .forecasts
+                .iter()
+                .map(|f| (f.series_id.clone(), prost::Message::encode_to_vec(f)))
+                .collect();
+            let _ = self.events.send(Event::Computed { series, records });
+            return;
         }
         let deliveries = response.forecasts.iter().map(|f| {
             let payload = prost::Message::encode_to_vec(f);

@@ -1,0 +1,226 @@
+//! `ingest.processing_guarantee = "exactly_once"`: the forecasts and dead letters of an epoch and
+//! the consumed offsets they finish go to Kafka in one transaction, with the consumer group's
+//! metadata (KIP-447), so a zombie member's late commit is fenced and a crash redoes exactly the
+//! work whose outputs no read_committed consumer ever saw.
+//!
+//! Offsets are only exactly-once when every message before them is finished, so an epoch ends by
+//! *sealing*: consumption pauses, every due series is dispatched at once, and the transaction
+//! commits when no batch is in flight. Then each partition's commit position is its consume
+//! position and every output of the messages before it is in this or an earlier transaction.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::config::IngestConfig;
+use crate::error::IngestError;
+use crate::state::{InFlight, IngestState};
+
+/// What an epoch will publish.
+pub(crate) enum Output {
+    /// A batch's forecasts (key = series id, protobuf payload) and the series they finish.
+    Forecasts {
+        series: Vec<InFlight>,
+        records: Vec<(String, Vec<u8>)>,
+    },
+    DeadLetter {
+        partition: i32,
+        offset: i64,
+        reason: &'static str,
+        source: String,
+        key: Option<Vec<u8>>,
+        payload: Vec<u8>,
+    },
+}
+
+impl Output {
+    fn partitions(&self) -> Vec<i32> {
+        match self {
+            Output::Forecasts { series, .. } => series.iter().map(|s| s.key.partition).collect(),
+            Output::DeadLetter { partition, .. } => vec![*partition],
+        }
+    }
+}
+
+pub(crate) struct Transactions {
+    producer: FutureProducer,
+    pending: Vec<Output>,
+    interval: Duration,
+    last_commit: Instant,
+    sealing: bool,
+    forecasts_topic: String,
+    dead_letters_topic: String,
+    observations_topic: String,
+}
+
+/// Deadline of the blocking transaction calls.
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Transactions {
+    /// A transactional producer, registered with the coordinator (which fences an older producer
+    /// of the same `transactional.id`: the previous incarnation of this pod).
+    pub(crate) async fn new(config: &IngestConfig) -> Result<Self, IngestError> {
+        let mut c = config.kafka.producer_config(2);
+        c.set("transactional.id", config.transactional_id())
+            .set("transaction.timeout.ms", "60000");
+        config.kafka.apply_properties(&mut c);
+        let producer: FutureProducer = c.create()?;
+        let p = producer.clone();
+        tokio::task::spawn_blocking(move || p.init_transactions(TXN_TIMEOUT))
+            .await
+            .map_err(|e| IngestError::Transaction(e.to_string()))??;
+        Ok(Transactions {
+            producer,
+            pending: Vec::new(),
+            interval: Duration::from_millis(config.transaction_interval_ms),
+            last_commit: Instant::now(),
+            sealing: false,
+            forecasts_topic: config.topics.forecasts.clone(),
+            dead_letters_topic: config.topics.dead_letters.clone(),
+            observations_topic: config.topics.observations.clone(),
+        })
+    }
+
+    pub(crate) fn push(&mut self, output: Output) {
+        self.pending.push(output);
+    }
+
+    /// Outputs of revoked partitions are dropped: their new owner redoes them from the last
+    /// committed offset.
+    pub(crate) fn drop_partitions(&mut self, partitions: &[i32]) {
+        self.pending
+            .retain(|o| !o.partitions().iter().any(|p| partitions.contains(p)));
+    }
+
+    /// Whether the epoch should end now (consumption pauses until [`Self::commit`]).
+    pub(crate) fn sealing(&mut self, state: &IngestState) -> bool {
+        if !self.sealing
+            && self.last_commit.elapsed() >= self.interval
+            && (!self.pending.is_empty() || state.series_count() > 0)
+        {
+            self.sealing = true;
+        }
+        self.sealing
+    }
+
+    /// Commits the epoch: every pending output, and the offsets they finish, in one transaction.
+    /// Any failure ends the ingest (the transaction is aborted; a restart resumes from the last
+    /// committed offsets, so nothing is lost and nothing doubled).
+    pub(crate) async fn commit(
+        &mut self,
+        state: &mut IngestState,
+        group: Option<ConsumerGroupMetadata>,
+    ) -> Result<usize, IngestError> {
+        let outputs = std::mem::take(&mut self.pending);
+        for o in &outputs {
+            match o {
+                Output::Forecasts { series, .. } => state.delivered(series),
+                Output::DeadLetter {
+                    partition, offset, ..
+                } => state.dead_lettered(*partition, *offset),
+            }
+        }
+        let mut offsets = TopicPartitionList::new();
+        for (p, next) in state.take_committable() {
+            offsets.add_partition_offset(&self.observations_topic, p, Offset::Offset(next))?;
+        }
+        self.sealing = false;
+        self.last_commit = Instant::now();
+        if outputs.is_empty() && offsets.count() == 0 {
+            return Ok(0);
+        }
+        let group = group.ok_or_else(|| {
+            IngestError::Transaction("no consumer group metadata to commit offsets with".into())
+        })?;
+        let producer = self.producer.clone();
+        let (forecasts, dead_letters) = (
+            self.forecasts_topic.clone(),
+            self.dead_letters_topic.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let result = (|| -> Result<usize, IngestError> {
+                producer.begin_transaction()?;
+                let mut published = 0;
+                for o in &outputs {
+                    match o {
+                        Output::Forecasts { records, .. } => {
+                            for (key, payload) in records {
+                                enqueue(
+                                    &producer,
+                                    FutureRecord::to(&forecasts).key(key).payload(payload),
+                                )?;
+                                published += 1;
+                            }
+                        }
+                        Output::DeadLetter {
+                            reason,
+                            source,
+                            key,
+                            payload,
+                            ..
+                        } => {
+                            let headers = OwnedHeaders::new()
+                                .insert(Header {
+                                    key: "seer-reason",
+                                    value: Some(*reason),
+                                })
+                                .insert(Header {
+                                    key: "seer-source",
+                                    value: Some(source.as_str()),
+                                });
+                            let mut record = FutureRecord::to(&dead_letters)
+                                .payload(payload)
+                                .headers(headers);
+                            if let Some(k) = key {
+                                record = record.key(k);
+                            }
+                            enqueue(&producer, record)?;
+                        }
+                    }
+                }
+                if offsets.count() > 0 {
+                    producer.send_offsets_to_transaction(&offsets, &group, TXN_TIMEOUT)?;
+                }
+                producer.commit_transaction(TXN_TIMEOUT)?;
+                Ok(published)
+            })();
+            if result.is_err() {
+                let _ = producer.abort_transaction(TXN_TIMEOUT);
+            }
+            result
+        })
+        .await
+        .map_err(|e| IngestError::Transaction(e.to_string()))?
+    }
+}
+
+/// Queues a record in the open transaction, waiting while the producer queue is full; the
+/// commit flushes and confirms every queued record.
+fn enqueue(
+    producer: &FutureProducer,
+    record: FutureRecord<
+        '_,
+        impl rdkafka::message::ToBytes + ?Sized,
+        impl rdkafka::message::ToBytes + ?Sized,
+    >,
+) -> Result<(), IngestError> {
+    let mut record = record;
+    loop {
+        match producer.send_result(record) {
+            Ok(_delivery) => return Ok(()),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                r,
+            )) => {
+                std::thread::sleep(Duration::from_millis(10));
+                record = r;
+            }
+            Err((e, _)) => return Err(e.into()),
+        }
+    }
+}
