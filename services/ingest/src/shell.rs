@@ -446,8 +446,13 @@ impl Shell<'_> {
         let Some(txn) = self.txn.as_mut() else {
             return Ok(());
         };
-        let published = txn.commit(state, self.consumer.group_metadata()).await?;
+        let (published, first_seen) = txn.commit(state, self.consumer.group_metadata()).await?;
         self.metrics.forecasts_published.inc_by(published as u64);
+        for t in first_seen {
+            self.metrics
+                .forecast_latency
+                .observe(t.elapsed().as_secs_f64());
+        }
         Ok(())
     }
 

@@ -113,8 +113,16 @@ impl Transactions {
         &mut self,
         state: &mut IngestState,
         group: Option<ConsumerGroupMetadata>,
-    ) -> Result<usize, IngestError> {
+    ) -> Result<(usize, Vec<Instant>), IngestError> {
         let outputs = std::mem::take(&mut self.pending);
+        // when each delivered series' oldest point of the epoch was consumed: the latency metric
+        let first_seen: Vec<Instant> = outputs
+            .iter()
+            .flat_map(|o| match o {
+                Output::Forecasts { series, .. } => series.iter().map(|s| s.first_seen).collect(),
+                Output::DeadLetter { .. } => Vec::new(),
+            })
+            .collect();
         for o in &outputs {
             match o {
                 Output::Forecasts { series, .. } => state.delivered(series),
@@ -130,7 +138,7 @@ impl Transactions {
         self.sealing = false;
         self.last_commit = Instant::now();
         if outputs.is_empty() && offsets.count() == 0 {
-            return Ok(0);
+            return Ok((0, first_seen));
         }
         let group = group.ok_or_else(|| {
             IngestError::Transaction("no consumer group metadata to commit offsets with".into())
@@ -140,7 +148,7 @@ impl Transactions {
             self.forecasts_topic.clone(),
             self.dead_letters_topic.clone(),
         );
-        tokio::task::spawn_blocking(move || {
+        let published = tokio::task::spawn_blocking(move || {
             let result = (|| -> Result<usize, IngestError> {
                 producer.begin_transaction()?;
                 let mut published = 0;
@@ -193,7 +201,8 @@ impl Transactions {
             result
         })
         .await
-        .map_err(|e| IngestError::Transaction(e.to_string()))?
+        .map_err(|e| IngestError::Transaction(e.to_string()))??;
+        Ok((published, first_seen))
     }
 }
 

@@ -104,6 +104,10 @@ pub struct PipelineArgs {
     /// Ingest: Engine.Forecast batches in flight
     #[arg(long, default_value_t = 4)]
     pub max_in_flight: usize,
+    /// Ingest: publish forecasts, dead letters and offsets in Kafka transactions
+    /// (ingest.processing_guarantee = exactly_once; needs a broker with transactions, --brokers)
+    #[arg(long)]
+    pub exactly_once: bool,
     /// fetch.wait.max.ms of the ingest's and the raw consumers (the mock broker waits this long on an empty
     /// fetch even when data arrives meanwhile)
     #[arg(long, default_value_t = 5)]
@@ -595,6 +599,11 @@ impl Setup<'_> {
             max_batch: a.max_batch,
             max_delay_ms: a.max_delay_ms,
             max_in_flight: a.max_in_flight,
+            processing_guarantee: if a.exactly_once {
+                "exactly_once".into()
+            } else {
+                "at_least_once".into()
+            },
             horizon: HORIZON,
             ..Default::default()
         }
