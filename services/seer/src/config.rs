@@ -86,6 +86,42 @@ pub struct ConfigArgs {
 /// A command's own flag: its name, the key it sets, and its value when given.
 pub type Flag<'a> = (&'static str, &'static str, Option<&'a str>);
 
+/// The topic flags of the commands that read and write all three topics.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TopicArgs {
+    /// topics.observations
+    #[arg(long)]
+    pub observations_topic: Option<String>,
+    /// topics.forecasts
+    #[arg(long)]
+    pub forecasts_topic: Option<String>,
+    /// topics.dead_letters
+    #[arg(long)]
+    pub dlq_topic: Option<String>,
+}
+
+impl TopicArgs {
+    pub fn flags(&self) -> [Flag<'_>; 3] {
+        [
+            (
+                "observations-topic",
+                "topics.observations",
+                self.observations_topic.as_deref(),
+            ),
+            (
+                "forecasts-topic",
+                "topics.forecasts",
+                self.forecasts_topic.as_deref(),
+            ),
+            (
+                "dlq-topic",
+                "topics.dead_letters",
+                self.dlq_topic.as_deref(),
+            ),
+        ]
+    }
+}
+
 /// Loads the layers: defaults → file → environment → `--set` → flags.
 pub fn layers(args: &ConfigArgs, flags: &[Flag<'_>]) -> Result<Layers, ConfigError> {
     let mut layers = Layers::new(&defaults(), FREE_TABLES)?;

@@ -15,7 +15,7 @@ use seer_proto::convert::timestamp;
 use seer_proto::v1::Observation;
 use seer_runtime::{Readiness, Shutdown, init_logging, spawn_admin};
 
-use crate::config::{ConfigArgs, Service, kafka_properties, load};
+use crate::config::{ConfigArgs, Service, TopicArgs, kafka_properties, load};
 
 /// After the service itself drained (within the grace period), the little that is left (admin
 /// server, lag reporter) winds down within this.
@@ -108,15 +108,8 @@ pub struct IngestArgs {
     /// ingest.group_id
     #[arg(long)]
     pub group: Option<String>,
-    /// topics.observations
-    #[arg(long)]
-    pub observations_topic: Option<String>,
-    /// topics.forecasts
-    #[arg(long)]
-    pub forecasts_topic: Option<String>,
-    /// topics.dead_letters
-    #[arg(long)]
-    pub dlq_topic: Option<String>,
+    #[command(flatten)]
+    pub topics: TopicArgs,
     /// ingest.model (default: the engine's default model)
     #[arg(long)]
     pub model: Option<String>,
@@ -148,17 +141,6 @@ pub fn ingest(a: &IngestArgs) -> anyhow::Result<()> {
         ("brokers", "kafka.brokers", a.brokers.as_deref()),
         ("engine", "ingest.engine", a.engine.as_deref()),
         ("group", "ingest.group_id", a.group.as_deref()),
-        (
-            "observations-topic",
-            "topics.observations",
-            a.observations_topic.as_deref(),
-        ),
-        (
-            "forecasts-topic",
-            "topics.forecasts",
-            a.forecasts_topic.as_deref(),
-        ),
-        ("dlq-topic", "topics.dead_letters", a.dlq_topic.as_deref()),
         ("model", "ingest.model", a.model.as_deref()),
         ("window", "ingest.window", a.window.as_deref()),
         ("freq", "ingest.freq", a.freq.as_deref()),
@@ -175,6 +157,7 @@ pub fn ingest(a: &IngestArgs) -> anyhow::Result<()> {
             a.metrics_listen.as_deref(),
         ),
     ];
+    let flags = [flags.as_slice(), a.topics.flags().as_slice()].concat();
     let mut layers = crate::config::layers(&a.config, &flags).context("configuration")?;
     kafka_properties(&mut layers, &a.kafka).context("configuration")?;
     let config = crate::config::build(&layers, Service::Ingest).context("configuration")?;

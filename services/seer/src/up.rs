@@ -26,7 +26,7 @@ use seer_proto::v1::{Forecast, Observation};
 use seer_runtime::{KafkaConfig, Readiness, Shutdown, spawn_admin};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ConfigArgs, SeerConfig, Service, load};
+use crate::config::{ConfigArgs, SeerConfig, Service, TopicArgs, load};
 use crate::init::{SizeArgs, build_config};
 
 #[derive(Args)]
@@ -55,15 +55,8 @@ pub struct UpArgs {
     /// The public gRPC gateway (seer.v1.Forecasts, seer.v1.Models); port 0 picks a free one
     #[arg(long, default_value = "127.0.0.1:50052")]
     pub gateway_listen: SocketAddr,
-    /// topics.observations
-    #[arg(long)]
-    pub observations_topic: Option<String>,
-    /// topics.forecasts
-    #[arg(long)]
-    pub forecasts_topic: Option<String>,
-    /// topics.dead_letters
-    #[arg(long)]
-    pub dlq_topic: Option<String>,
+    #[command(flatten)]
+    pub topics: TopicArgs,
     #[command(flatten)]
     pub config: ConfigArgs,
 }
@@ -200,21 +193,14 @@ fn quantile_of(h: &prometheus::Histogram, q: f64) -> Option<f64> {
 }
 
 pub fn run(a: &UpArgs) -> anyhow::Result<()> {
+    let [observations, forecasts, dead_letters] = a.topics.flags();
     let (_, config) = load(
         &a.config,
         &[
             ("brokers", "kafka.brokers", a.brokers.as_deref()),
-            (
-                "observations-topic",
-                "topics.observations",
-                a.observations_topic.as_deref(),
-            ),
-            (
-                "forecasts-topic",
-                "topics.forecasts",
-                a.forecasts_topic.as_deref(),
-            ),
-            ("dlq-topic", "topics.dead_letters", a.dlq_topic.as_deref()),
+            observations,
+            forecasts,
+            dead_letters,
         ],
         Service::All,
     )?;
