@@ -36,13 +36,22 @@ pub(crate) enum Output {
     },
 }
 
-impl Output {
-    fn partitions(&self) -> Vec<i32> {
-        match self {
-            Output::Forecasts { series, .. } => series.iter().map(|s| s.key.partition).collect(),
-            Output::DeadLetter { partition, .. } => vec![*partition],
+/// Removes what belongs to `partitions` from `pending`: whole dead letters, and the series (and
+/// their forecast records) of a batch, whose other series stay.
+fn drop_partition_outputs(pending: &mut Vec<Output>, partitions: &[i32]) {
+    pending.retain_mut(|o| match o {
+        Output::DeadLetter { partition, .. } => !partitions.contains(partition),
+        Output::Forecasts { series, records } => {
+            let dropped: std::collections::HashSet<String> = series
+                .iter()
+                .filter(|s| partitions.contains(&s.key.partition))
+                .map(|s| s.key.series_id.clone())
+                .collect();
+            series.retain(|s| !partitions.contains(&s.key.partition));
+            records.retain(|(id, _)| !dropped.contains(id));
+            !series.is_empty()
         }
-    }
+    });
 }
 
 pub(crate) struct Transactions {
@@ -91,8 +100,7 @@ impl Transactions {
     /// Outputs of revoked partitions are dropped: their new owner redoes them from the last
     /// committed offset.
     pub(crate) fn drop_partitions(&mut self, partitions: &[i32]) {
-        self.pending
-            .retain(|o| !o.partitions().iter().any(|p| partitions.contains(p)));
+        drop_partition_outputs(&mut self.pending, partitions);
     }
 
     /// Whether the epoch should end now (consumption pauses until [`Self::commit`]).
@@ -231,5 +239,63 @@ fn enqueue(
             }
             Err((e, _)) => return Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use seer_core::stream::SeriesKey;
+
+    use super::*;
+
+    #[test]
+    fn a_revocation_drops_only_the_revoked_partitions_outputs() {
+        let flight = |p: i32, id: &str| InFlight {
+            key: SeriesKey::new(p, id),
+            offset: 1,
+            first_seen: Instant::now(),
+        };
+        let letter = |p: i32| Output::DeadLetter {
+            partition: p,
+            offset: 0,
+            reason: "late",
+            source: String::new(),
+            key: None,
+            payload: Vec::new(),
+        };
+        let mut pending = vec![
+            Output::Forecasts {
+                series: vec![flight(0, "a"), flight(1, "b")],
+                records: vec![("a".into(), vec![1]), ("b".into(), vec![2])],
+            },
+            Output::Forecasts {
+                series: vec![flight(1, "c")],
+                records: vec![("c".into(), vec![3])],
+            },
+            letter(0),
+            letter(1),
+        ];
+        drop_partition_outputs(&mut pending, &[1]);
+        assert_eq!(pending.len(), 2);
+        match &pending[0] {
+            Output::Forecasts { series, records } => {
+                assert_eq!(
+                    series,
+                    &vec![flight(0, "a")]
+                        .into_iter()
+                        .map(|mut f| {
+                            f.first_seen = series[0].first_seen;
+                            f
+                        })
+                        .collect::<Vec<_>>()
+                );
+                assert_eq!(records, &vec![("a".to_string(), vec![1])]);
+            }
+            Output::DeadLetter { .. } => panic!("the batch's partition-0 series stays"),
+        }
+        assert!(matches!(
+            pending[1],
+            Output::DeadLetter { partition: 0, .. }
+        ));
     }
 }
