@@ -8,11 +8,21 @@
 #   scripts/kafka.sh topics NAME:PARTITIONS...   create topics (existing ones are fine)
 #   scripts/kafka.sh tool CLASS ARGS...  run a Kafka CLI class (TopicCommand, TransactionsCommand...)
 #   scripts/kafka.sh stop                controlled shutdown (SIGTERM), then the work dir stays
+#   scripts/kafka.sh restart             stop, then start on the same log dirs (data kept)
 #   scripts/kafka.sh status              "running on 127.0.0.1:PORT (pid N)" or exit 1
 #
 # Environment: KAFKA_VERSION (4.1.1), KAFKA_PORT (19092), KAFKA_CONTROLLER_PORT (19093),
+# KAFKA_SASL_PORT (19094), KAFKA_PROXIED_PORT (19095), KAFKA_PROXY_PORT (19096),
 # KAFKA_STATE (where the pid and work dir are remembered; default target/kafka),
-# KAFKA_START_TIMEOUT seconds (90). The broker listens on 127.0.0.1:$KAFKA_PORT.
+# KAFKA_START_TIMEOUT seconds (90), KAFKA_KEEP_DATA=1 (start on the existing log dirs: a restart).
+#
+# Listeners on 127.0.0.1:
+#   $KAFKA_PORT          PLAINTEXT
+#   $KAFKA_SASL_PORT     SASL_SSL: SCRAM-SHA-512 or PLAIN, user "seer", password "seer-secret";
+#                        the CA to trust is $KAFKA_STATE/tls/ca.pem
+#   $KAFKA_PROXIED_PORT  PLAINTEXT, but advertised as $KAFKA_PROXY_PORT: a client bootstrapped
+#                        through a proxy on that port keeps every connection on the proxy, so the
+#                        fault suite can cut the network between it and the broker
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
@@ -20,6 +30,11 @@ LOG4J2_VERSION="${LOG4J2_VERSION:-2.24.3}"
 KAFKA_HOME="${KAFKA_HOME:-$HOME/.cache/seer-kafka/$KAFKA_VERSION}"
 KAFKA_PORT="${KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-19093}"
+KAFKA_SASL_PORT="${KAFKA_SASL_PORT:-19094}"
+KAFKA_PROXIED_PORT="${KAFKA_PROXIED_PORT:-19095}"
+KAFKA_PROXY_PORT="${KAFKA_PROXY_PORT:-19096}"
+KAFKA_SASL_USER="${KAFKA_SASL_USER:-seer}"
+KAFKA_SASL_PASSWORD="${KAFKA_SASL_PASSWORD:-seer-secret}"
 KAFKA_CLUSTER_ID="${KAFKA_CLUSTER_ID:-MkU3OEVBNTcwNTJENDM2Qk}"
 KAFKA_STATE="${KAFKA_STATE:-$ROOT/target/kafka}"
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
@@ -42,6 +57,23 @@ pid() { cat "$KAFKA_STATE/pid" 2>/dev/null || true; }
 
 running() { local p; p="$(pid)"; [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
 
+# A CA and a broker certificate for 127.0.0.1/localhost (made once per state dir), and the
+# broker's PKCS12 keystore.
+tls() {
+    local d="$KAFKA_STATE/tls"
+    [ -f "$d/broker.p12" ] && return 0
+    mkdir -p "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=seer test CA" \
+        -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+        -keyout "$d/broker.key" -out "$d/broker.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/san.ext"
+    openssl x509 -req -in "$d/broker.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 3650 -extfile "$d/san.ext" -out "$d/broker.pem" 2>/dev/null
+    openssl pkcs12 -export -in "$d/broker.pem" -inkey "$d/broker.key" -certfile "$d/ca.pem" \
+        -name broker -passout pass:seer-keystore -out "$d/broker.p12"
+}
+
 start() {
     if running; then
         echo "kafka.sh: already running on 127.0.0.1:$KAFKA_PORT (pid $(pid))"
@@ -49,16 +81,33 @@ start() {
     fi
     fetch
     local work="${1:-$KAFKA_STATE/work}"
+    if [ "${KAFKA_KEEP_DATA:-0}" = 1 ] && [ -f "$work/data/meta.properties" ]; then
+        # a restart: same log dirs, so topics, offsets and transactions survive
+        "$JAVA" -Dkafka.logs.dir="$work/logs" -Dlog4j2.configurationFile="$work/log4j2.yaml" \
+            -Xms256m -Xmx1g -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+            -cp "$KAFKA_HOME/libs/*" kafka.Kafka "$work/server.properties" >>"$work/logs/kafka.out" 2>&1 &
+        echo $! >"$KAFKA_STATE/pid"
+        wait_ready "$work"
+        return
+    fi
     rm -rf "$work" && mkdir -p "$work/data" "$work/logs" "$KAFKA_STATE"
+    tls
     cat >"$work/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT,PROXIED://127.0.0.1:$KAFKA_PROXIED_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT,PROXIED://127.0.0.1:$KAFKA_PROXY_PORT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,PROXIED:PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$KAFKA_SASL_USER="$KAFKA_SASL_PASSWORD";
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$KAFKA_STATE/tls/broker.p12
+ssl.keystore.password=seer-keystore
+ssl.key.password=seer-keystore
 log.dirs=$work/data
 num.partitions=3
 default.replication.factor=1
@@ -94,13 +143,20 @@ LOG
     local jopts=(-Dkafka.logs.dir="$work/logs" -Dlog4j2.configurationFile="$work/log4j2.yaml"
         -cp "$KAFKA_HOME/libs/*")
     "$JAVA" -Xmx256m "${jopts[@]}" kafka.tools.StorageTool format --standalone \
-        -t "$KAFKA_CLUSTER_ID" -c "$work/server.properties" >"$work/logs/format.out" 2>&1 ||
+        -t "$KAFKA_CLUSTER_ID" -c "$work/server.properties" \
+        --add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USER,password=\"$KAFKA_SASL_PASSWORD\"]" \
+        >"$work/logs/format.out" 2>&1 ||
         { cat "$work/logs/format.out" >&2; return 1; }
     "$JAVA" -Xms256m -Xmx1g -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
         -Djava.awt.headless=true "${jopts[@]}" kafka.Kafka "$work/server.properties" \
         >"$work/logs/kafka.out" 2>&1 &
     echo $! >"$KAFKA_STATE/pid"
     echo "$work" >"$KAFKA_STATE/workdir"
+    wait_ready "$work"
+}
+
+wait_ready() {
+    local work="$1"
     local started=$SECONDS deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-90}))
     # the client port opens only once the broker is fully up
     until (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null; do
@@ -108,7 +164,7 @@ LOG
         [ "$SECONDS" -lt "$deadline" ] || { echo "kafka.sh: not up after ${KAFKA_START_TIMEOUT:-90}s" >&2; return 1; }
         sleep 0.2
     done
-    echo "kafka.sh: Apache Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (pid $(pid), ready in $((SECONDS - started)) s, logs $work/logs)"
+    echo "kafka.sh: Apache Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (SASL_SSL $KAFKA_SASL_PORT, proxied $KAFKA_PROXIED_PORT as $KAFKA_PROXY_PORT; pid $(pid), ready in $((SECONDS - started)) s, logs $work/logs)"
 }
 
 stop() {
@@ -140,8 +196,9 @@ topics() {
 case "${1:-}" in
     start) shift; start "$@" ;;
     stop) stop ;;
+    restart) stop; KAFKA_KEEP_DATA=1 start ;;
     topics) shift; topics "$@" ;;
     tool) shift; tool "$@" ;;
     status) running && echo "running on 127.0.0.1:$KAFKA_PORT (pid $(pid))" || { echo "not running"; exit 1; } ;;
-    *) sed -n '2,17p' "$0"; exit 2 ;;
+    *) sed -n '2,28p' "$0"; exit 2 ;;
 esac

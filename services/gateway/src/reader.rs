@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message as _;
-use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use seer_proto::convert::decode_observation;
 use seer_proto::v1::Forecast;
+use seer_runtime::{HealthContext, KafkaHealth};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::GatewayConfig;
@@ -62,30 +63,16 @@ impl Sink {
     }
 }
 
-/// Reports client errors, except reaching a partition's end: the reader asks for those events
-/// (they tell when the backlog is read), and librdkafka also passes each one here.
-pub(crate) struct ReaderContext;
-
-impl ClientContext for ReaderContext {
-    fn error(&self, error: KafkaError, reason: &str) {
-        if !matches!(
-            error,
-            KafkaError::PartitionEOF(_)
-                | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
-        ) {
-            tracing::warn!(error = %error, reason, "kafka client error");
-        }
-    }
-}
-
-impl ConsumerContext for ReaderContext {}
-
-pub(crate) type Reader = StreamConsumer<ReaderContext>;
+pub(crate) type Reader = StreamConsumer<HealthContext>;
 
 /// Creates the consumer (no group, no commits, partition EOF events on, which tell when the
 /// backlog is read).
-pub(crate) fn consumer(config: &GatewayConfig) -> Result<Reader, GatewayError> {
+pub(crate) fn consumer(
+    config: &GatewayConfig,
+    health: &KafkaHealth,
+) -> Result<Reader, GatewayError> {
     let mut c = config.kafka.client_config();
+    KafkaHealth::configure(&mut c);
     // librdkafka wants a group id even for manual assignment; nothing is committed under it
     c.set("group.id", "seer-gateway")
         .set("enable.auto.commit", "false")
@@ -95,7 +82,7 @@ pub(crate) fn consumer(config: &GatewayConfig) -> Result<Reader, GatewayError> {
     Ok(config
         .kafka
         .apply_properties(&mut c)
-        .create_with_context(ReaderContext)?)
+        .create_with_context(health.context())?)
 }
 
 /// Partitions of `topic`, waiting for the topic to exist (the broker may be starting).

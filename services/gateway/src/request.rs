@@ -23,7 +23,9 @@ pub(crate) struct Shared {
     pub(crate) metrics: GatewayMetrics,
     pub(crate) view: Arc<LatestView>,
     pub(crate) history: Option<Arc<HistoryView>>,
-    pub(crate) producer: FutureProducer,
+    pub(crate) producer: FutureProducer<seer_runtime::HealthContext>,
+    /// Whether the gateway's Kafka clients reach the cluster (part of readiness).
+    pub(crate) kafka: seer_runtime::KafkaHealth,
     pub(crate) engine: EngineClient<tonic::transport::Channel>,
     pub(crate) engine_models: EngineModels,
     pub(crate) models_state: ModelState,

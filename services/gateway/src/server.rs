@@ -9,6 +9,7 @@ use seer_proto::v1::engine_client::EngineClient;
 use seer_proto::v1::forecasts_server::ForecastsServer;
 use seer_proto::v1::models_server::ModelsServer;
 use seer_runtime::GrpcServer;
+use seer_runtime::{HealthContext, KafkaHealth};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -51,7 +52,12 @@ impl Gateway {
             None
         };
         // idempotent: an acknowledged observation is in the topic once
-        let producer: FutureProducer = config.kafka.producer_config(2).create()?;
+        let kafka = KafkaHealth::new("gateway", &config.kafka);
+        let mut producer_config = config.kafka.producer_config(2);
+        KafkaHealth::configure(&mut producer_config);
+        config.kafka.apply_properties(&mut producer_config);
+        let producer: FutureProducer<HealthContext> =
+            producer_config.create_with_context(kafka.context())?;
         let channel = seer_runtime::channel(&config.engine, &config.grpc, Duration::from_secs(1))
             .map_err(|e| GatewayError::Engine {
             endpoint: config.engine.clone(),
@@ -60,7 +66,7 @@ impl Gateway {
         let engine = EngineClient::new(channel)
             .max_decoding_message_size(config.max_message_bytes)
             .max_encoding_message_size(config.max_message_bytes);
-        let forecasts = reader::consumer(&config)?;
+        let forecasts = reader::consumer(&config, &kafka)?;
         tokio::spawn(reader::run(
             forecasts,
             config.topics.forecasts.clone(),
@@ -71,7 +77,7 @@ impl Gateway {
             shutdown.clone(),
         ));
         if let Some(h) = &history {
-            let observations = reader::consumer(&config)?;
+            let observations = reader::consumer(&config, &kafka)?;
             tokio::spawn(reader::run(
                 observations,
                 config.topics.observations.clone(),
@@ -87,6 +93,7 @@ impl Gateway {
                 engine_models: EngineModels::new(engine.clone()),
                 engine,
                 producer,
+                kafka,
                 models_state: ModelState::default(),
                 view,
                 history,
@@ -123,6 +130,8 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         let shared = self.shared.clone();
         let config = &shared.config;
+        // the view keeps answering from memory during a Kafka outage, but the pod is not ready
+        ready.require(shared.kafka.ready());
         let names = [
             <ForecastsServer<ForecastsService> as NamedService>::NAME,
             <ModelsServer<ModelsService> as NamedService>::NAME,

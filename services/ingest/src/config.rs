@@ -96,6 +96,15 @@ impl IngestConfig {
         format!("{}-{member}", self.group_id)
     }
 
+    /// The engine endpoints `engine` lists (comma-separated).
+    pub fn engines(&self) -> Vec<&str> {
+        self.engine
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect()
+    }
+
     pub fn engine_timeout(&self) -> Duration {
         Duration::from_millis(self.engine_timeout_ms)
     }
@@ -182,8 +191,13 @@ impl IngestConfig {
                 &format!("each level must lie strictly between 0 and 1, got {q}"),
             );
         }
-        if let Err(m) = seer_runtime::grpc::check_endpoint(&self.engine) {
-            return Err(IngestError::Config("ingest.engine", m));
+        if self.engines().is_empty() {
+            return bad("ingest.engine", "must name at least one engine endpoint");
+        }
+        for endpoint in self.engines() {
+            if let Err(m) = seer_runtime::grpc::check_endpoint(endpoint) {
+                return Err(IngestError::Config("ingest.engine", m));
+            }
         }
         self.default_freq()?;
         self.freq_rules()?;

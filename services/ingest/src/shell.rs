@@ -21,7 +21,7 @@ use seer_core::stream::DeadLetterReason;
 use seer_proto::convert::{decode_observation, seconds};
 use seer_proto::v1::ForecastBatchRequest;
 use seer_proto::v1::engine_client::EngineClient;
-use seer_runtime::{Readiness, Shutdown};
+use seer_runtime::{HealthContext, KafkaHealth, Readiness, Shutdown};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
@@ -51,9 +51,18 @@ enum Event {
 struct RebalanceContext {
     topic: String,
     events: mpsc::UnboundedSender<Event>,
+    health: KafkaHealth,
 }
 
-impl ClientContext for RebalanceContext {}
+impl ClientContext for RebalanceContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.health.on_error(&error, reason);
+    }
+
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.health.on_stats(statistics);
+    }
+}
 
 impl ConsumerContext for RebalanceContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -104,7 +113,8 @@ struct DeadLetter {
 
 /// Runs the ingest until `shutdown` is cancelled, then drains and commits (within
 /// `config.grace`). `ready` turns true once the first assignment is received and its windows
-/// rebuilt, and false when shutdown begins.
+/// rebuilt, and false when shutdown begins; meanwhile it also requires Kafka to be reachable
+/// (and to accept the credentials) and the engine to answer.
 pub async fn run(
     config: IngestConfig,
     metrics: IngestMetrics,
@@ -114,15 +124,29 @@ pub async fn run(
     config.validate()?;
     let mut state = IngestState::new(&config)?;
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let consumer = consumer(&config, events_tx.clone())?;
+    let health = KafkaHealth::new("ingest", &config.kafka);
+    let engine_up = Readiness::starting(true);
+    ready.require(health.ready());
+    ready.require(engine_up.clone());
+    let consumer = consumer(&config, events_tx.clone(), health.clone())?;
     consumer.subscribe(&[&config.topics.observations])?;
-    let producer: FutureProducer = config.kafka.producer_config(2).create()?;
-    let channel = seer_runtime::channel(&config.engine, &config.grpc, Duration::from_secs(2))
-        .map_err(|e| IngestError::Engine {
-            endpoint: config.engine.clone(),
-            message: e.to_string(),
-        })?;
-    let engine = EngineClient::new(channel).max_decoding_message_size(64 << 20);
+    let mut producer_config = config.kafka.producer_config(2);
+    KafkaHealth::configure(&mut producer_config);
+    config.kafka.apply_properties(&mut producer_config);
+    let producer: FutureProducer<HealthContext> =
+        producer_config.create_with_context(health.context())?;
+    let engines = config
+        .engines()
+        .into_iter()
+        .map(|endpoint| {
+            seer_runtime::channel(endpoint, &config.grpc, Duration::from_secs(2))
+                .map(|c| EngineClient::new(c).max_decoding_message_size(64 << 20))
+                .map_err(|e| IngestError::Engine {
+                    endpoint: endpoint.to_string(),
+                    message: e.to_string(),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let (dead_letters, dead_letter_rx) = mpsc::channel(config.max_pending_dead_letters);
     // the dead-letter sender stops when the loop drops its end, not on the token: letters
     // already taken must still reach the topic during the drain
@@ -138,7 +162,7 @@ pub async fn run(
     spawn_lag_reporter(&config, metrics.clone(), positions.clone(), &shutdown);
     let mut lag_tick = tokio::time::interval(Duration::from_secs(2));
     let txn = if config.exactly_once() {
-        Some(Transactions::new(&config).await?)
+        Some(Transactions::new(&config, &health).await?)
     } else {
         None
     };
@@ -148,7 +172,9 @@ pub async fn run(
         metrics: &metrics,
         consumer: &consumer,
         ready: &ready,
-        engine,
+        engines,
+        next_engine: 0,
+        engine_up,
         producer,
         events: events_tx,
         shutdown: shutdown.clone(),
@@ -262,8 +288,10 @@ pub async fn run(
 fn consumer(
     config: &IngestConfig,
     events: mpsc::UnboundedSender<Event>,
+    health: KafkaHealth,
 ) -> Result<IngestConsumer, IngestError> {
     let mut c: ClientConfig = config.kafka.client_config();
+    KafkaHealth::configure(&mut c);
     // librdkafka's defaults are tuned for throughput of idle-tolerant consumers: a full prefetch
     // queue pauses fetching for 1 s and an empty fetch waits 500 ms, both straight into latency
     c.set("fetch.queue.backoff.ms", "10")
@@ -300,6 +328,7 @@ fn consumer(
         .create_with_context(RebalanceContext {
             topic: config.topics.observations.clone(),
             events,
+            health,
         })?)
 }
 
@@ -318,8 +347,12 @@ struct Shell<'a> {
     metrics: &'a IngestMetrics,
     consumer: &'a IngestConsumer,
     ready: &'a Readiness,
-    engine: EngineClient<Channel>,
-    producer: FutureProducer,
+    /// One client per configured endpoint; batches start at `next_engine`, round-robin.
+    engines: Vec<EngineClient<Channel>>,
+    next_engine: usize,
+    /// Cleared while the engine does not answer, set by the next answer.
+    engine_up: Readiness,
+    producer: FutureProducer<HealthContext>,
     events: mpsc::UnboundedSender<Event>,
     shutdown: Shutdown,
 }
@@ -458,7 +491,7 @@ impl Shell<'_> {
 
     /// `flush`: every due series now, without waiting for batches to fill (an epoch ends).
     fn dispatch(
-        &self,
+        &mut self,
         state: &mut IngestState,
         in_flight: &Arc<tokio::sync::Semaphore>,
         flush: bool,
@@ -484,8 +517,11 @@ impl Shell<'_> {
                 quantiles: self.config.quantiles.clone(),
                 ..Default::default()
             };
+            self.next_engine = (self.next_engine + 1) % self.engines.len();
             let job = Job {
-                engine: self.engine.clone(),
+                engines: self.engines.clone(),
+                current: self.next_engine,
+                engine_up: self.engine_up.clone(),
                 producer: self.producer.clone(),
                 events: self.events.clone(),
                 shutdown: self.shutdown.clone(),
@@ -523,7 +559,7 @@ impl Shell<'_> {
 /// Kafka has it, then reported to the loop (only then is its offset finished).
 async fn send_dead_letters(
     letters: mpsc::Receiver<DeadLetter>,
-    producer: FutureProducer,
+    producer: FutureProducer<HealthContext>,
     topic: String,
     events: mpsc::UnboundedSender<Event>,
     concurrency: usize,
@@ -673,8 +709,11 @@ fn replay(
 /// One batch: Engine.Forecast (retried while the engine is unavailable), then every forecast
 /// to Kafka, then the loop is told which messages are finished.
 struct Job {
-    engine: EngineClient<Channel>,
-    producer: FutureProducer,
+    engines: Vec<EngineClient<Channel>>,
+    /// The engine this batch tries now; a retryable failure moves it to the next one.
+    current: usize,
+    engine_up: Readiness,
+    producer: FutureProducer<HealthContext>,
     events: mpsc::UnboundedSender<Event>,
     shutdown: Shutdown,
     metrics: IngestMetrics,
@@ -699,16 +738,32 @@ fn retryable(code: tonic::Code) -> bool {
 impl Job {
     async fn run(mut self, request: ForecastBatchRequest, series: Vec<InFlight>) {
         let mut backoff = Duration::from_millis(50);
+        let mut failures = 0;
         let response = loop {
             let mut req = tonic::Request::new(request.clone());
             req.set_timeout(self.timeout);
-            match self.engine.forecast(req).await {
-                Ok(r) => break r.into_inner(),
+            match self.engines[self.current].forecast(req).await {
+                Ok(r) => {
+                    self.engine_up.set(true);
+                    break r.into_inner();
+                }
                 Err(status) if retryable(status.code()) => {
+                    // not ready only once every engine has failed this batch: one engine of
+                    // several down is covered by the others
+                    failures += 1;
+                    if failures >= self.engines.len()
+                        && matches!(
+                            status.code(),
+                            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
+                        )
+                    {
+                        self.engine_up.set(false);
+                    }
                     if self.shutdown.is_cancelled() {
                         return; // unfinished: the messages stay uncommitted and are redone
                     }
                     self.metrics.engine_retries.inc();
+                    self.current = (self.current + 1) % self.engines.len();
                     tracing::warn!(code = ?status.code(), message = status.message(), "engine unavailable; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
@@ -717,6 +772,7 @@ impl Job {
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
                 Err(status) => {
+                    self.engine_up.set(true);
                     // a request the engine will never accept: retrying cannot help; log every
                     // series and finish the messages so the partition keeps moving
                     tracing::error!(code = ?status.code(), message = status.message(), series = series.len(), "engine rejected a batch");

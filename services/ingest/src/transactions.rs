@@ -14,6 +14,7 @@ use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
+use seer_runtime::{HealthContext, KafkaHealth};
 
 use crate::config::IngestConfig;
 use crate::error::IngestError;
@@ -55,7 +56,7 @@ fn drop_partition_outputs(pending: &mut Vec<Output>, partitions: &[i32]) {
 }
 
 pub(crate) struct Transactions {
-    producer: FutureProducer,
+    producer: FutureProducer<HealthContext>,
     pending: Vec<Output>,
     interval: Duration,
     last_commit: Instant,
@@ -71,12 +72,16 @@ const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 impl Transactions {
     /// A transactional producer, registered with the coordinator (which fences an older producer
     /// of the same `transactional.id`: the previous incarnation of this pod).
-    pub(crate) async fn new(config: &IngestConfig) -> Result<Self, IngestError> {
+    pub(crate) async fn new(
+        config: &IngestConfig,
+        health: &KafkaHealth,
+    ) -> Result<Self, IngestError> {
         let mut c = config.kafka.producer_config(2);
         c.set("transactional.id", config.transactional_id())
             .set("transaction.timeout.ms", "60000");
+        KafkaHealth::configure(&mut c);
         config.kafka.apply_properties(&mut c);
-        let producer: FutureProducer = c.create()?;
+        let producer: FutureProducer<HealthContext> = c.create_with_context(health.context())?;
         let p = producer.clone();
         tokio::task::spawn_blocking(move || p.init_transactions(TXN_TIMEOUT))
             .await
@@ -217,7 +222,7 @@ impl Transactions {
 /// Queues a record in the open transaction, waiting while the producer queue is full; the
 /// commit flushes and confirms every queued record.
 fn enqueue(
-    producer: &FutureProducer,
+    producer: &FutureProducer<HealthContext>,
     record: FutureRecord<
         '_,
         impl rdkafka::message::ToBytes + ?Sized,

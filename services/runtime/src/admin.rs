@@ -3,8 +3,8 @@
 //! not restart every pod) and readiness on `/readyz` (the service says when it can take work).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::State;
@@ -14,17 +14,45 @@ use axum::routing::get;
 use prometheus::{Encoder, Registry, TextEncoder};
 use tokio_util::sync::CancellationToken;
 
-/// Whether the process can take traffic (e.g. consumer assigned, engine reachable).
+/// Whether the process can take traffic: its own flag (e.g. consumer assigned) and every
+/// condition it [`requires`](Readiness::require) (Kafka reachable, engine reachable), each owned
+/// and set by whoever observes it.
 #[derive(Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness(Arc<ReadinessState>);
+
+#[derive(Default)]
+struct ReadinessState {
+    flag: AtomicBool,
+    requires: Mutex<Vec<Readiness>>,
+}
 
 impl Readiness {
+    /// A flag that starts as `ready` (conditions that hold until observed otherwise).
+    pub fn starting(ready: bool) -> Readiness {
+        let r = Readiness::default();
+        r.set(ready);
+        r
+    }
+
     pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::Relaxed);
+        self.0.flag.store(ready, Ordering::Relaxed);
+    }
+
+    /// Ready only while `condition` is true as well.
+    pub fn require(&self, condition: Readiness) {
+        if let Ok(mut r) = self.0.requires.lock() {
+            r.push(condition);
+        }
     }
 
     pub fn get(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.flag.load(Ordering::Relaxed)
+            && self
+                .0
+                .requires
+                .lock()
+                .map(|r| r.iter().all(Readiness::get))
+                .unwrap_or(false)
     }
 }
 

@@ -7,7 +7,9 @@ pub enum RuntimeError {
     Endpoint { endpoint: String, message: String },
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
-    #[error("creating topic {topic}: {message}")]
+    #[error("kafka unreachable: {0}")]
+    Unreachable(String),
+    #[error("topic {topic}: {message}")]
     Topic { topic: String, message: String },
     #[error("grpc transport: {0}")]
     Transport(#[from] tonic::transport::Error),

@@ -3,6 +3,7 @@
 //! - [`config`]: layered configuration (embedded defaults → file → `SEER_<SECTION>__<KEY>` →
 //!   flags) with the source of every value;
 //! - [`kafka`]: the one Kafka client factory ([`KafkaConfig::client_config`]) and topic names;
+//! - [`kafka_health`]: whether the clients reach the cluster (readiness, one clear log line);
 //! - [`grpc`]: the gRPC server builder (health, reflection, keepalive, TLS/mTLS), client
 //!   channels and deadlines;
 //! - [`admin`]: `/metrics`, `/healthz`, `/readyz`;
@@ -15,6 +16,7 @@ pub mod defaults;
 mod error;
 pub mod grpc;
 pub mod kafka;
+pub mod kafka_health;
 pub mod logging;
 pub mod shutdown;
 
@@ -26,6 +28,7 @@ pub use grpc::{
     GrpcConfig, GrpcServer, Health, TlsFiles, channel, deadline_of, parse_grpc_timeout,
 };
 pub use kafka::{KafkaConfig, Topics};
+pub use kafka_health::{HealthContext, KafkaHealth};
 pub use logging::{LogConfig, init_logging};
 pub use shutdown::{Shutdown, ShutdownConfig, cancel_on_signals};
 

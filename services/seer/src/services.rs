@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use prost::Message as _;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use seer_core::csv::read_long_csv;
 use seer_ingest::IngestMetrics;
 use seer_proto::convert::timestamp;
 use seer_proto::v1::Observation;
-use seer_runtime::{Readiness, Shutdown, init_logging, spawn_admin};
+use seer_runtime::{HealthContext, KafkaHealth, Readiness, Shutdown, init_logging, spawn_admin};
 
 use crate::config::{ConfigArgs, Service, TopicArgs, kafka_properties, load};
 
@@ -236,7 +236,16 @@ pub fn replay(a: &ReplayArgs) -> anyhow::Result<()> {
     points.sort_by_key(|p| p.0);
     let topic = config.topics.observations.clone();
     tokio::runtime::Runtime::new()?.block_on(async {
-        let producer: FutureProducer = config.kafka.producer_config(5).create()?;
+        let health = KafkaHealth::new("replay", &config.kafka);
+        let mut producer_config = config.kafka.producer_config(5);
+        KafkaHealth::configure(&mut producer_config);
+        config.kafka.apply_properties(&mut producer_config);
+        let producer: FutureProducer<HealthContext> =
+            producer_config.create_with_context(health.context())?;
+        // fail with the cause (credentials, TLS, no topic) instead of retrying in silence
+        let (p, t, h) = (producer.clone(), topic.clone(), health.clone());
+        tokio::task::spawn_blocking(move || h.check_topic(p.client(), &t, Duration::from_secs(15)))
+            .await??;
         let start = Instant::now();
         let mut pending = Vec::new();
         for (i, (ts, id, value)) in points.iter().enumerate() {

@@ -3,6 +3,8 @@
 //! readers of the committed offsets and of the forecasts topic.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -92,7 +94,11 @@ pub struct Pipeline {
     pub forecasts: String,
     pub dead_letters: String,
     pub partitions: i32,
+    /// Where `ingest` sends batches (the in-process engine unless a test points it elsewhere).
     pub engine_url: String,
+    pub window: usize,
+    /// Environment of the ingest and replay children (e.g. a secret as SEER_KAFKA__SASL_PASSWORD).
+    pub env: Vec<(String, String)>,
     pub rt: tokio::runtime::Runtime,
     stop: tokio_util::sync::CancellationToken,
     engine: Option<tokio::task::JoinHandle<Result<(), seer_engine::EngineError>>>,
@@ -129,6 +135,8 @@ impl Pipeline {
             dead_letters: format!("{prefix}.dlq"),
             partitions,
             engine_url,
+            window: 48,
+            env: Vec::new(),
             rt,
             stop,
             engine: Some(engine),
@@ -148,12 +156,22 @@ impl Pipeline {
 
     /// Starts `seer ingest` with `extra` arguments and waits for its /readyz.
     pub fn ingest(&self, extra: &[&str]) -> Killed {
-        let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        self.ingest_at(&self.brokers, extra).0
+    }
+
+    /// The `seer ingest` command line for this pipeline, its admin endpoint on `admin`.
+    pub fn ingest_command(
+        &self,
+        brokers: &str,
+        admin: std::net::SocketAddr,
+        extra: &[&str],
+    ) -> Command {
         let admin_s = admin.to_string();
+        let window = self.window.to_string();
         let mut args = vec![
             "ingest",
             "--brokers",
-            &self.brokers,
+            brokers,
             "--engine",
             &self.engine_url,
             "--group",
@@ -165,19 +183,31 @@ impl Pipeline {
             "--dlq-topic",
             &self.dead_letters,
             "--window",
-            "48",
+            &window,
             "--metrics-listen",
             &admin_s,
             "--kafka",
             "session.timeout.ms=6000",
         ];
         args.extend_from_slice(extra);
-        let mut child = Killed(seer(&args).spawn().expect("start seer ingest"));
+        let mut c = seer(&args);
+        c.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        c
+    }
+
+    /// `ingest` through `brokers`; also returns its admin address (for /readyz).
+    pub fn ingest_at(&self, brokers: &str, extra: &[&str]) -> (Killed, std::net::SocketAddr) {
+        let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let mut child = Killed(
+            self.ingest_command(brokers, admin, extra)
+                .spawn()
+                .expect("start seer ingest"),
+        );
         let t = Instant::now();
         loop {
             let status = self.rt.block_on(seer_runtime::http_get(admin, "/readyz"));
             if matches!(status, Ok((200, _))) {
-                return child;
+                return (child, admin);
             }
             assert!(
                 child.0.try_wait().unwrap().is_none(),
@@ -188,23 +218,63 @@ impl Pipeline {
         }
     }
 
-    pub fn replay(&self, csv: &Path, rate: u64) -> Killed {
-        let rate = rate.to_string();
-        Killed(
-            seer(&[
-                "replay",
-                "--data",
-                csv.to_str().unwrap(),
-                "--brokers",
-                &self.brokers,
-                "--topic",
-                &self.observations,
-                "--rate",
-                &rate,
-            ])
-            .spawn()
-            .unwrap(),
+    /// Whether the admin endpoint at `admin` answers /readyz with 200.
+    pub fn ready(&self, admin: std::net::SocketAddr) -> bool {
+        matches!(
+            self.rt.block_on(seer_runtime::http_get(admin, "/readyz")),
+            Ok((200, _))
         )
+    }
+
+    /// `seer engine` as a child process on `port` (seasonal naive), once it is ready; returns it
+    /// and its admin address.
+    pub fn engine_process(&self, port: u16) -> (Killed, std::net::SocketAddr) {
+        let admin: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let listen = format!("127.0.0.1:{port}");
+        let admin_s = admin.to_string();
+        let mut child = Killed(
+            seer(&["engine", "--listen", &listen, "--metrics-listen", &admin_s])
+                .spawn()
+                .expect("start seer engine"),
+        );
+        let t = Instant::now();
+        while !self.ready(admin) {
+            assert!(
+                child.0.try_wait().unwrap().is_none(),
+                "seer engine exited before it was ready"
+            );
+            assert!(t.elapsed() < Duration::from_secs(60), "engine never ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (child, admin)
+    }
+
+    pub fn replay(&self, csv: &Path, rate: u64) -> Killed {
+        Killed(
+            self.replay_command(csv, rate, &self.brokers, &[])
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    /// `seer replay` of `csv` at `rate` events/s through `brokers`, with `extra` arguments.
+    pub fn replay_command(&self, csv: &Path, rate: u64, brokers: &str, extra: &[&str]) -> Command {
+        let rate = rate.to_string();
+        let mut args = vec![
+            "replay",
+            "--data",
+            csv.to_str().unwrap(),
+            "--brokers",
+            brokers,
+            "--topic",
+            &self.observations,
+            "--rate",
+            &rate,
+        ];
+        args.extend_from_slice(extra);
+        let mut c = seer(&args);
+        c.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        c
     }
 
     fn consumer(&self, group: &str, read_committed: bool) -> BaseConsumer {
@@ -223,6 +293,51 @@ impl Pipeline {
             )
             .create()
             .unwrap()
+    }
+
+    /// Per partition (committed offset of the ingest's group, high watermark); None while the
+    /// broker does not answer (a restart, a cut).
+    pub fn try_partitions(&self) -> Option<Vec<(i64, i64)>> {
+        let c = self.consumer(&self.group, false);
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..self.partitions {
+            tpl.add_partition(&self.observations, p);
+        }
+        let committed = c.committed_offsets(tpl, Duration::from_secs(5)).ok()?;
+        let mut out = Vec::new();
+        for p in 0..self.partitions {
+            let done = committed
+                .find_partition(&self.observations, p)
+                .and_then(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                })
+                .unwrap_or(0);
+            let high = c
+                .fetch_watermarks(&self.observations, p, Duration::from_secs(5))
+                .ok()?
+                .1;
+            out.push((done, high));
+        }
+        Some(out)
+    }
+
+    /// How long until every partition that had work at `before` has committed past it (or
+    /// caught up with its high watermark): the pipeline is moving on every partition again.
+    pub fn wait_recovered(&self, before: &[(i64, i64)], limit: Duration) -> Duration {
+        let t = Instant::now();
+        loop {
+            if let Some(now) = self.try_partitions()
+                && before
+                    .iter()
+                    .zip(&now)
+                    .all(|(b, n)| n.0 > b.0 || n.0 >= n.1)
+            {
+                return t.elapsed();
+            }
+            assert!(t.elapsed() < limit, "not recovered within {limit:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// (committed offsets of the ingest's group, high watermarks), summed over partitions.
@@ -281,12 +396,15 @@ impl Pipeline {
     /// Waits until the group has committed every observation.
     pub fn wait_committed(&self, total: i64, limit: Duration) {
         let t = Instant::now();
-        while self.progress().0 < total {
-            assert!(
-                t.elapsed() < limit,
-                "committed {:?} of {total}",
-                self.progress()
-            );
+        loop {
+            let done: i64 = self
+                .try_partitions()
+                .map(|v| v.iter().map(|p| p.0).sum())
+                .unwrap_or(0);
+            if done >= total {
+                return;
+            }
+            assert!(t.elapsed() < limit, "committed {done} of {total}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
