@@ -12,8 +12,9 @@ RUN cargo build --release -p seer --locked \
 
 FROM debian:bookworm-slim
 # libssl3: librdkafka's TLS (Kafka over SSL / SASL_SSL). libvulkan1: the Vulkan loader wgpu
-# opens. mesa-vulkan-drivers: the software adapter (lavapipe) for CPU nodes. On GPU nodes the NVIDIA container toolkit mounts the driver and its Vulkan ICD
-# when NVIDIA_DRIVER_CAPABILITIES includes "graphics" (compute,utility alone gives CUDA only).
+# opens. mesa-vulkan-drivers: the software adapter (lavapipe) for CPU nodes. On GPU nodes the
+# NVIDIA container toolkit mounts the driver and its Vulkan ICD when NVIDIA_DRIVER_CAPABILITIES
+# includes "graphics" (compute,utility alone gives CUDA only).
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libvulkan1 mesa-vulkan-drivers libssl3 ca-certificates \
