@@ -751,11 +751,10 @@ impl Job {
                     // not ready only once every engine has failed this batch: one engine of
                     // several down is covered by the others
                     failures += 1;
+                    // (a busy engine answered: RESOURCE_EXHAUSTED is load, not an outage; a cut
+                    // connection shows up as UNKNOWN or CANCELLED transport errors)
                     if failures >= self.engines.len()
-                        && matches!(
-                            status.code(),
-                            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
-                        )
+                        && status.code() != tonic::Code::ResourceExhausted
                     {
                         self.engine_up.set(false);
                     }

@@ -79,6 +79,9 @@ impl KafkaConfig {
     pub fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers);
+        // librdkafka backs off reconnects up to 10 s: after a broker restart or a network cut
+        // that is up to 10 s more of not forecasting; 2 s (jittered) is still far from a storm
+        c.set("reconnect.backoff.max.ms", "2000");
         c.set(
             "security.protocol",
             self.security_protocol.to_ascii_lowercase(),

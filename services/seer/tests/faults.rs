@@ -502,3 +502,209 @@ fn sigterm_under_load() {
     );
     case.report("at_least_once", 6, &audit, &recovery, &note);
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+#[derive(Default)]
+struct Flood {
+    ok: std::sync::atomic::AtomicU64,
+    exhausted: std::sync::atomic::AtomicU64,
+    other: std::sync::Mutex<Vec<String>>,
+    health_worst_ms: std::sync::atomic::AtomicU64,
+    health_failed: std::sync::atomic::AtomicU64,
+    rss_peak_kib: std::sync::atomic::AtomicU64,
+}
+
+/// `clients` connections, each calling Forecast back to back until `until`, while one more
+/// asks grpc.health.v1 every 100 ms and the gateway's RSS is sampled.
+async fn flood(url: String, clients: usize, until: Instant, pid: u32, out: std::sync::Arc<Flood>) {
+    use seer_proto::v1::forecasts_client::ForecastsClient;
+    use seer_proto::v1::{ForecastRequest, SeriesWindow};
+    use std::sync::atomic::Ordering::Relaxed;
+    let until = tokio::time::Instant::from_std(until);
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (url, out) = (url.clone(), out.clone());
+        tasks.push(tokio::spawn(async move {
+            let Ok(mut client) = ForecastsClient::connect(url).await else {
+                out.other.lock().unwrap().push("connect failed".into());
+                return;
+            };
+            let values: Vec<f64> = (0..2000).map(|i| ((i + c) % 24) as f64).collect();
+            while tokio::time::Instant::now() < until {
+                let request = ForecastRequest {
+                    series_id: format!("flood-{c}"),
+                    history: Some(SeriesWindow {
+                        start: Some(prost_types::Timestamp {
+                            seconds: T0,
+                            nanos: 0,
+                        }),
+                        freq_seconds: 3600,
+                        values: values.clone(),
+                        ..Default::default()
+                    }),
+                    horizon: 48,
+                    ..Default::default()
+                };
+                match client.forecast(request).await {
+                    Ok(_) => out.ok.fetch_add(1, Relaxed),
+                    Err(s) if s.code() == tonic::Code::ResourceExhausted => {
+                        out.exhausted.fetch_add(1, Relaxed)
+                    }
+                    Err(s) => {
+                        out.other
+                            .lock()
+                            .unwrap()
+                            .push(format!("{:?}: {}", s.code(), s.message()));
+                        0
+                    }
+                };
+            }
+        }));
+    }
+    let (hurl, hout) = (url.clone(), out.clone());
+    tasks.push(tokio::spawn(async move {
+        use tonic_health::pb::HealthCheckRequest;
+        use tonic_health::pb::health_client::HealthClient;
+        let channel = tonic::transport::Endpoint::from_shared(hurl)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = HealthClient::new(channel);
+        while tokio::time::Instant::now() < until {
+            let t = Instant::now();
+            let mut req = tonic::Request::new(HealthCheckRequest::default());
+            req.set_timeout(Duration::from_secs(5));
+            if health.check(req).await.is_err() {
+                hout.health_failed.fetch_add(1, Relaxed);
+            }
+            hout.health_worst_ms
+                .fetch_max(t.elapsed().as_millis() as u64, Relaxed);
+            hout.rss_peak_kib.fetch_max(rss_kib(pid), Relaxed);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }));
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// Case 7: 10× the gateway's admission limit from as many clients: the excess is refused with
+/// RESOURCE_EXHAUSTED, memory stays bounded, health keeps answering; then SIGTERM mid-flood
+/// (case 6 for the gateway) exits within the grace period.
+#[test]
+#[ignore = "fault suite: scripts/fault_suite.sh"]
+fn gateway_flood() {
+    use std::sync::atomic::Ordering::Relaxed;
+    const LIMIT: usize = 16;
+    const GRACE: u64 = 10;
+    let case = Case::new("gateway-flood", 3);
+    let p = &case.pipeline;
+    let port = free_port();
+    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let (listen, admin_s, limit) = (
+        format!("127.0.0.1:{port}"),
+        admin.to_string(),
+        LIMIT.to_string(),
+    );
+    let grace = format!("shutdown.grace_seconds={GRACE}");
+    let mut gateway = Killed(
+        common::seer(&[
+            "gateway",
+            "--listen",
+            &listen,
+            "--metrics-listen",
+            &admin_s,
+            "--brokers",
+            &p.brokers,
+            "--engine",
+            &p.engine_url,
+            "--forecasts-topic",
+            &p.forecasts,
+            "--observations-topic",
+            &p.observations,
+            "--max-concurrent",
+            &limit,
+            "--history-window",
+            "0",
+            "--set",
+            &grace,
+        ])
+        .spawn()
+        .unwrap(),
+    );
+    wait_ready(p, admin, Duration::from_secs(60));
+    let pid = gateway.0.id();
+    let rss_before = rss_kib(pid);
+    let url = format!("http://{listen}");
+    let out = std::sync::Arc::new(Flood::default());
+    let seconds = 15;
+    p.rt.block_on(flood(
+        url.clone(),
+        10 * LIMIT,
+        Instant::now() + Duration::from_secs(seconds),
+        pid,
+        out.clone(),
+    ));
+    // SIGTERM in the middle of a second flood
+    let second = std::sync::Arc::new(Flood::default());
+    let flood_task = p.rt.spawn(flood(
+        url,
+        10 * LIMIT,
+        Instant::now() + Duration::from_secs(6),
+        pid,
+        second.clone(),
+    ));
+    std::thread::sleep(Duration::from_secs(2));
+    let exit = kill_exit(&mut gateway, "-TERM");
+    let _ = p.rt.block_on(flood_task);
+
+    let (ok, exhausted) = (out.ok.load(Relaxed), out.exhausted.load(Relaxed));
+    let other = out.other.lock().unwrap().clone();
+    let peak = out.rss_peak_kib.load(Relaxed);
+    let worst_health = out.health_worst_ms.load(Relaxed);
+    let note = format!(
+        "{} clients × Forecast (2000-point history) for {seconds} s at max_concurrent {LIMIT}: {ok} served, {exhausted} RESOURCE_EXHAUSTED, {} other; RSS {} → peak {} MiB; slowest health check {worst_health} ms ({} failed); SIGTERM mid-flood exited in {:.2} s (grace {GRACE} s)",
+        10 * LIMIT,
+        other.len(),
+        rss_before / 1024,
+        peak / 1024,
+        out.health_failed.load(Relaxed),
+        exit.as_secs_f64()
+    );
+    let audit = Audit {
+        inputs: (ok + exhausted) as i64,
+        forecasts: ok as usize,
+        lost: 0,
+        gaps: 0,
+        duplicates: 0,
+    };
+    case.report("-", 1, &audit, &[exit], &note);
+    assert!(
+        other.is_empty(),
+        "codes other than OK / RESOURCE_EXHAUSTED: {:?}",
+        &other[..other.len().min(5)]
+    );
+    assert!(exhausted > 0, "the flood never reached the admission limit");
+    assert!(ok > 0, "nothing was served during the flood");
+    assert_eq!(out.health_failed.load(Relaxed), 0, "health checks failed");
+    assert!(worst_health < 1000, "health starved: {worst_health} ms");
+    assert!(
+        peak < rss_before + 256 * 1024,
+        "RSS grew from {rss_before} to {peak} KiB"
+    );
+    assert!(
+        exit < Duration::from_secs(GRACE + 2),
+        "gateway took {exit:?} to exit"
+    );
+}
