@@ -28,7 +28,7 @@ mkdir -p target/faults
 export SEER_FAULT_REPORT="$ROOT/target/faults/report.jsonl"
 rm -f "$SEER_FAULT_REPORT"
 started=$SECONDS
-cargo test -q -p seer --test faults --test security -- --ignored --test-threads=1 --nocapture "$@"
+cargo test -q --no-fail-fast -p seer --test faults --test security -- --ignored --test-threads=1 --nocapture "$@"
 python3 - "$SEER_FAULT_REPORT" "$((SECONDS - started))" "$*" >target/faults/table.md <<'PY'
 import json, platform, subprocess, sys, datetime
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

@@ -147,6 +147,16 @@ impl Weights {
     }
 }
 
+/// `a × b` for a tensor dimension. config.json can hold any u64, and a wrapped product would
+/// name a tensor of the wrong shape (or, in a debug build, panic).
+fn dim(a: usize, b: usize) -> Result<usize, ModelError> {
+    a.checked_mul(b).ok_or_else(|| {
+        ModelError::invalid(format!(
+            "a tensor dimension of {a} × {b} is too large for any checkpoint"
+        ))
+    })
+}
+
 fn recurrent_tensors(
     out: &mut Vec<(String, Vec<usize>)>,
     prefix: &str,
@@ -155,28 +165,24 @@ fn recurrent_tensors(
     layers: usize,
     gates: usize,
     bidirectional: bool,
-) {
+) -> Result<(), ModelError> {
     let dirs: &[&str] = if bidirectional {
         &["", "_reverse"]
     } else {
         &[""]
     };
     let d = dirs.len();
+    let rows = dim(gates, hidden)?;
     for l in 0..layers {
-        let in_l = if l == 0 { input } else { hidden * d };
+        let in_l = if l == 0 { input } else { dim(hidden, d)? };
         for sfx in dirs {
-            out.push((
-                format!("{prefix}weight_ih_l{l}{sfx}"),
-                vec![gates * hidden, in_l],
-            ));
-            out.push((
-                format!("{prefix}weight_hh_l{l}{sfx}"),
-                vec![gates * hidden, hidden],
-            ));
-            out.push((format!("{prefix}bias_ih_l{l}{sfx}"), vec![gates * hidden]));
-            out.push((format!("{prefix}bias_hh_l{l}{sfx}"), vec![gates * hidden]));
+            out.push((format!("{prefix}weight_ih_l{l}{sfx}"), vec![rows, in_l]));
+            out.push((format!("{prefix}weight_hh_l{l}{sfx}"), vec![rows, hidden]));
+            out.push((format!("{prefix}bias_ih_l{l}{sfx}"), vec![rows]));
+            out.push((format!("{prefix}bias_hh_l{l}{sfx}"), vec![rows]));
         }
     }
+    Ok(())
 }
 
 fn linear_tensors(out: &mut Vec<(String, Vec<usize>)>, prefix: &str, inp: usize, outp: usize) {
@@ -191,16 +197,16 @@ pub fn expected_tensors(c: &ModelConfig) -> Result<Vec<(String, Vec<usize>)>, Mo
     let (h, l) = (c.hidden_size, c.num_layers);
     match c.model {
         ModelKind::Lstm => {
-            recurrent_tensors(&mut t, "rnn.", input, h, l, 4, false);
+            recurrent_tensors(&mut t, "rnn.", input, h, l, 4, false)?;
             linear_tensors(&mut t, "proj", h, c.quantiles.len());
         }
         ModelKind::Rnn => {
-            recurrent_tensors(&mut t, "rnn.", input, h, l, 1, false);
+            recurrent_tensors(&mut t, "rnn.", input, h, l, 1, false)?;
             linear_tensors(&mut t, "proj", h, c.quantiles.len());
         }
         ModelKind::Seq2seq => {
-            recurrent_tensors(&mut t, "encoder.", input, h, l, 4, false);
-            recurrent_tensors(&mut t, "decoder.", input, h, l, 4, false);
+            recurrent_tensors(&mut t, "encoder.", input, h, l, 4, false)?;
+            recurrent_tensors(&mut t, "decoder.", input, h, l, 4, false)?;
             linear_tensors(&mut t, "proj", h, c.quantiles.len());
         }
         ModelKind::Tcn => {
@@ -220,24 +226,31 @@ pub fn expected_tensors(c: &ModelConfig) -> Result<Vec<(String, Vec<usize>)>, Mo
                 }
                 c_in = c_out;
             }
-            linear_tensors(&mut t, "head", c_in, c.horizon * c.quantiles.len());
+            linear_tensors(&mut t, "head", c_in, dim(c.horizon, c.quantiles.len())?);
         }
         ModelKind::Deepar => {
             t.push((
                 "embedding.weight".into(),
                 vec![c.cardinality, c.embedding_dim],
             ));
-            recurrent_tensors(&mut t, "rnn.", input, h, l, 4, false);
+            recurrent_tensors(&mut t, "rnn.", input, h, l, 4, false)?;
             linear_tensors(&mut t, "proj", h, c.distribution()?.raw_params());
         }
         ModelKind::Bilstm => {
-            recurrent_tensors(&mut t, "rnn.", input, h, l, 4, true);
-            linear_tensors(&mut t, "proj", 2 * h, 1);
+            recurrent_tensors(&mut t, "rnn.", input, h, l, 4, true)?;
+            linear_tensors(&mut t, "proj", dim(2, h)?, 1);
         }
         ModelKind::Classifier => {
-            recurrent_tensors(&mut t, "rnn.", input, h, l, 4, false);
+            recurrent_tensors(&mut t, "rnn.", input, h, l, 4, false)?;
             linear_tensors(&mut t, "proj", h, c.classes.len());
         }
+    }
+    for (name, shape) in &t {
+        shape.iter().try_fold(1, |n, &d| dim(n, d)).map_err(|_| {
+            ModelError::invalid(format!(
+                "{name} would have shape {shape:?}, too large for any checkpoint"
+            ))
+        })?;
     }
     // an embedding of width 0 is legal in PyTorch but carries nothing; drop it
     t.retain(|(_, s)| s.iter().product::<usize>() > 0 || s.is_empty());

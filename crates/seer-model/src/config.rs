@@ -63,6 +63,11 @@ impl ModelKind {
     }
 }
 
+/// Most stacked recurrent layers a config may ask for. Far above any useful depth; without a
+/// bound, `num_layers: 1e18` in a hand-edited config.json made the loader list tensors until
+/// memory ran out.
+pub const MAX_LAYERS: usize = 256;
+
 fn is_zero(v: &usize) -> bool {
     *v == 0
 }
@@ -114,7 +119,9 @@ impl ModelConfig {
         let f = self.time_features.len();
         match self.model {
             ModelKind::Lstm | ModelKind::Rnn | ModelKind::Seq2seq | ModelKind::Tcn => 1 + f,
-            ModelKind::Deepar => self.lags.len() + f + self.embedding_dim,
+            // Saturating: embedding_dim comes from config.json unchecked, and a width this
+            // large then fails as a tensor too large for any checkpoint.
+            ModelKind::Deepar => (self.lags.len() + f).saturating_add(self.embedding_dim),
             ModelKind::Bilstm => 2,
             ModelKind::Classifier => 1,
         }
@@ -165,8 +172,12 @@ impl ModelConfig {
                     self.hidden_size
                 ));
             }
-            if self.num_layers == 0 {
-                return bad(format!("{}: num_layers must be at least 1", kind.name()));
+            if self.num_layers == 0 || self.num_layers > MAX_LAYERS {
+                return bad(format!(
+                    "{}: num_layers must be in 1..={MAX_LAYERS}, got {}",
+                    kind.name(),
+                    self.num_layers
+                ));
             }
         }
         if kind.emits_quantiles() {

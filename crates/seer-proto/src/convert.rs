@@ -55,11 +55,25 @@ pub fn seconds(ts: &prost_types::Timestamp) -> i64 {
 /// An observation from a Kafka payload, checked for the fields every point needs.
 pub fn decode_observation(payload: &[u8]) -> Result<Observation, DecodeError> {
     let first = payload.iter().find(|b| !b.is_ascii_whitespace());
-    let obs = if first == Some(&b'{') {
-        from_json(payload)?
-    } else {
-        prost::Message::decode(payload).map_err(|e| DecodeError::Undecodable(e.to_string()))?
-    };
+    if first != Some(&b'{') {
+        return from_protobuf(payload).and_then(checked);
+    }
+    // Protobuf can look like JSON too: the series_id tag is `\n`, and a length of 9, 10, 12, 13
+    // or 32 is another whitespace byte, so an id such as `{abcdefgh` starts with `\n\t{`. JSON
+    // that does not decode gets that second reading; its own error is the one reported.
+    from_json(payload).and_then(checked).or_else(|json_error| {
+        from_protobuf(payload)
+            .and_then(checked)
+            .map_err(|_| json_error)
+    })
+}
+
+fn from_protobuf(payload: &[u8]) -> Result<Observation, DecodeError> {
+    prost::Message::decode(payload).map_err(|e| DecodeError::Undecodable(e.to_string()))
+}
+
+/// The fields every point needs.
+fn checked(obs: Observation) -> Result<Observation, DecodeError> {
     if obs.series_id.trim().is_empty() {
         return Err(DecodeError::MissingField("series_id"));
     }

@@ -231,6 +231,10 @@ pub async fn run(
                         }
                     }
                 }
+                // an outage is reported once, by the clients' health; not once per poll
+                Err(e) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown) => {
+                    tracing::debug!(error = %e, "consumer error")
+                }
                 Err(e) => tracing::warn!(error = %e, "consumer error"),
             },
             Some(ev) = events.recv() => shell.handle(&mut state, ev).await,

@@ -68,6 +68,9 @@ pub(crate) struct Transactions {
 
 /// Deadline of the blocking transaction calls.
 const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Aborting after a failure: the ingest exits next either way, and a restart fences whatever
+/// is left open.
+const ABORT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Transactions {
     /// A transactional producer, registered with the coordinator (which fences an older producer
@@ -208,8 +211,16 @@ impl Transactions {
                 producer.commit_transaction(TXN_TIMEOUT)?;
                 Ok(published)
             })();
-            if result.is_err() {
-                let _ = producer.abort_transaction(TXN_TIMEOUT);
+            if let Err(e) = &result {
+                // a fatal error (fenced: another incarnation owns the transactional.id) leaves
+                // nothing to abort, and abort would only wait out its timeout
+                let fatal = matches!(
+                    e,
+                    IngestError::Kafka(rdkafka::error::KafkaError::Transaction(t)) if t.is_fatal()
+                );
+                if !fatal {
+                    let _ = producer.abort_transaction(ABORT_TIMEOUT);
+                }
             }
             result
         })

@@ -153,7 +153,10 @@ impl KafkaHealth {
                     self.change(Condition::Down(reason.to_string()));
                 }
             }
-            Some(RDKafkaErrorCode::PartitionEOF) => {}
+            // one connection failing: the outage, if it is one, arrives as AllBrokersDown
+            Some(RDKafkaErrorCode::PartitionEOF | RDKafkaErrorCode::BrokerTransportFailure) => {
+                tracing::debug!(role = self.role, error = %error, reason, "Kafka client error")
+            }
             _ => tracing::warn!(role = self.role, error = %error, reason, "Kafka client error"),
         }
     }

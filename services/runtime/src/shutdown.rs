@@ -116,6 +116,22 @@ impl Shutdown {
         }
     }
 
+    /// A service's main future from start to exit: `work` within `grace` of shutdown, then every
+    /// tracked task stopped and drained within `wind_down`, whichever way `work` ended. A service
+    /// that fails on its own (an error, not a signal) must still cancel its background tasks, or
+    /// the runtime would wait for them forever on the way out.
+    pub async fn run_service<F: Future>(
+        &self,
+        grace: Duration,
+        wind_down: Duration,
+        work: F,
+    ) -> Option<F::Output> {
+        let out = self.within_grace(grace, work).await;
+        self.cancel();
+        self.drain(wind_down).await;
+        out
+    }
+
     /// Tracked tasks still running.
     pub fn running(&self) -> usize {
         self.tracker.len()

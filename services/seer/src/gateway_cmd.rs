@@ -132,10 +132,12 @@ pub fn run(a: &GatewayArgs) -> anyhow::Result<()> {
             ready,
             shutdown.token().clone(),
         );
-        if let Some(result) = shutdown.within_grace(grace, serving).await {
+        if let Some(result) = shutdown
+            .run_service(grace, Duration::from_secs(3), serving)
+            .await
+        {
             result?;
         }
-        shutdown.drain(Duration::from_secs(3)).await;
         Ok(())
     })
 }

@@ -87,10 +87,9 @@ pub fn engine(a: &EngineArgs) -> anyhow::Result<()> {
         eprintln!("seer engine: listening on {}", listener.local_addr()?);
         let serving =
             seer_engine::serve(engine, registry, listener, ready, shutdown.token().clone());
-        if let Some(result) = shutdown.within_grace(grace, serving).await {
+        if let Some(result) = shutdown.run_service(grace, WIND_DOWN, serving).await {
             result?;
         }
-        shutdown.drain(WIND_DOWN).await;
         Ok(())
     })
 }
@@ -180,10 +179,9 @@ pub fn ingest(a: &IngestArgs) -> anyhow::Result<()> {
         // does not answer the final commit
         let grace = ingest.grace + WIND_DOWN;
         let running = seer_ingest::run(ingest, metrics, ready, shutdown.clone());
-        if let Some(result) = shutdown.within_grace(grace, running).await {
+        if let Some(result) = shutdown.run_service(grace, WIND_DOWN, running).await {
             result?;
         }
-        shutdown.drain(WIND_DOWN).await;
         Ok(())
     })
 }
@@ -238,6 +236,8 @@ pub fn replay(a: &ReplayArgs) -> anyhow::Result<()> {
     tokio::runtime::Runtime::new()?.block_on(async {
         let health = KafkaHealth::new("replay", &config.kafka);
         let mut producer_config = config.kafka.producer_config(5);
+        // a replay waits out a broker restart or failover instead of failing half-way
+        producer_config.set("message.timeout.ms", "300000");
         KafkaHealth::configure(&mut producer_config);
         config.kafka.apply_properties(&mut producer_config);
         let producer: FutureProducer<HealthContext> =

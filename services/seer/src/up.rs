@@ -426,8 +426,12 @@ async fn up(a: &UpArgs, config: SeerConfig) -> anyhow::Result<()> {
         }
     }
     let _ = producer.await;
-    ingest.await?.context("ingest")?;
+    let ingested = ingest.await;
+    // whatever ended the ingest, the tracked tasks stop with it (a runtime cannot exit while a
+    // blocking task waits for a shutdown that never comes)
+    tasks.cancel();
     tasks.drain(Duration::from_secs(3)).await;
+    ingested?.context("ingest")?;
     engine.await?.context("engine")?;
     gateway.await?.context("gateway")?;
     println!("seer up: stopped after {forecasts} forecasts");

@@ -14,7 +14,7 @@ mod columns;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 
 use ::csv::{ReaderBuilder, StringRecord, Trim};
@@ -65,21 +65,21 @@ pub fn read_long_csv<R: Read>(reader: R) -> Result<Dataset, CoreError> {
         // Rows of the wrong length are reported with their line below, not by the csv crate.
         .flexible(true)
         .trim(Trim::All)
-        .from_reader(reader);
-    let mut records = csv.records();
+        .from_reader(LineIndex::new(reader));
+    let mut record = StringRecord::new();
+    let mut next = |record: &mut StringRecord| -> Result<Option<u64>, CoreError> {
+        match csv.read_record(record) {
+            Ok(true) => Ok(Some(csv.get_mut().line_of(record.position()))),
+            Ok(false) => Ok(None),
+            Err(e) => Err(csv_error(e, csv.get_mut())),
+        }
+    };
 
-    let header = records
-        .next()
-        .ok_or(CoreError::EmptyInput)?
-        .map_err(csv_error)?;
-    let columns = Columns::resolve(
-        header.iter().map(str::to_string).collect(),
-        line_of(&header),
-    )?;
+    let line = next(&mut record)?.ok_or(CoreError::EmptyInput)?;
+    let columns = Columns::resolve(record.iter().map(str::to_string).collect(), line)?;
     let mut builder = Builder::new(&columns);
-    for record in records {
-        let record = record.map_err(csv_error)?;
-        builder.push(&columns, &record)?;
+    while let Some(line) = next(&mut record)? {
+        builder.push(&columns, &record, line)?;
     }
     if builder.series.is_empty() {
         return Err(CoreError::NoRows);
@@ -99,14 +99,72 @@ pub fn read_long_csv<R: Read>(reader: R) -> Result<Dataset, CoreError> {
     })
 }
 
-fn line_of(record: &StringRecord) -> u64 {
-    record.position().map_or(0, |p| p.line())
+/// The input, passed through unchanged, remembering its line breaks so that a record's line is
+/// exact. The csv crate's own record line is that of the previous record's end: it has not yet
+/// read the `\n` of a `\r\n` ending, nor the blank lines it skips before the record.
+struct LineIndex<R> {
+    inner: R,
+    /// Bytes passed through so far.
+    offset: u64,
+    /// Offsets of the `\r` and `\n` bytes at or after the last record start asked about, with
+    /// whether each is a `\n`: what lies between records, read ahead by the csv crate's buffer.
+    breaks: VecDeque<(u64, bool)>,
+    /// `\n` bytes before those in `breaks`.
+    newlines: u64,
 }
 
-fn csv_error(err: ::csv::Error) -> CoreError {
+impl<R> LineIndex<R> {
+    fn new(inner: R) -> Self {
+        LineIndex {
+            inner,
+            offset: 0,
+            breaks: VecDeque::new(),
+            newlines: 0,
+        }
+    }
+
+    /// The 1-based line of the first byte of a record that the csv crate says starts at `pos`:
+    /// the first byte there that is not a line break. Asked for every record, in file order,
+    /// so `breaks` stays as short as the csv crate's read-ahead.
+    fn line_of(&mut self, pos: Option<&::csv::Position>) -> u64 {
+        let Some(start) = pos.map(::csv::Position::byte) else {
+            return 0;
+        };
+        while let Some(&(at, newline)) = self.breaks.front()
+            && at < start
+        {
+            self.newlines += u64::from(newline);
+            self.breaks.pop_front();
+        }
+        let leading = self
+            .breaks
+            .iter()
+            .zip(start..)
+            .take_while(|((at, _), expected)| at == expected)
+            .filter(|((_, newline), _)| *newline)
+            .count();
+        1 + self.newlines + leading as u64
+    }
+}
+
+impl<R: Read> Read for LineIndex<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let breaks = buf[..n]
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| matches!(b, b'\r' | b'\n'))
+            .map(|(i, &b)| (self.offset + i as u64, b == b'\n'));
+        self.breaks.extend(breaks);
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+fn csv_error<R>(err: ::csv::Error, lines: &mut LineIndex<R>) -> CoreError {
     match err.kind() {
         ::csv::ErrorKind::Utf8 { pos, err } => CoreError::Csv {
-            line: pos.as_ref().map_or(0, |p| p.line()),
+            line: lines.line_of(pos.as_ref()),
             message: format!("field {} is not valid utf-8", err.field() + 1),
         },
         _ => CoreError::Read(err.to_string()),
@@ -172,8 +230,12 @@ impl Builder {
         }
     }
 
-    fn push(&mut self, columns: &Columns, record: &StringRecord) -> Result<(), CoreError> {
-        let line = line_of(record);
+    fn push(
+        &mut self,
+        columns: &Columns,
+        record: &StringRecord,
+        line: u64,
+    ) -> Result<(), CoreError> {
         if record.len() != self.expected_fields {
             return Err(CoreError::FieldCount {
                 line,

@@ -148,6 +148,24 @@ fn wrong_field_count_names_the_line() {
 }
 
 #[test]
+fn line_numbers_count_crlf_endings_and_skipped_blank_lines() {
+    // The csv crate alone says line 1 and line 2 here: its record position is taken before the
+    // `\n` of `\r\n` and before the blank lines it skips.
+    assert_eq!(
+        err("series_id,timestamp,value\r\na,0,1,1\r\n"),
+        "line 2: expected 3 fields as in the header, found 4"
+    );
+    assert_eq!(
+        err("series_id,timestamp,value\n\n\r\n\na,1,x\n"),
+        "line 5: column \"value\": cannot parse \"x\" as a number"
+    );
+    assert_eq!(
+        err("\r\n\r\nseries_id,series_id\r\n"),
+        "line 3: column \"series_id\" appears more than once (also as \"series_id\")"
+    );
+}
+
+#[test]
 fn line_numbers_count_physical_lines_of_multiline_fields() {
     // The quoted id spans lines 2 and 3, so the bad row starts on line 4.
     let text = "series_id,timestamp,value\n\"a\nb\",1,1\na,2,x\n";
