@@ -40,7 +40,10 @@ print("| case | guarantee | runs | inputs (series) | forecasts | lost | gaps | d
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
 for r in rows:
     rec = f"{r['recovery_max_s']:.2f} s" if r.get("recovery_max_s") is not None else "-"
-    print(f"| {r['case']} | {r['guarantee']} | {r['runs']} | {r['inputs']} ({r['series']}) | {r['forecasts']} "
+    inputs, out = (f"{r['inputs']} ({r['series']})", r['forecasts'])
+    if r['case'] == "gateway-flood":
+        inputs, out = (f"{r['inputs']} requests", f"{r['forecasts']} served")
+    print(f"| {r['case']} | {r['guarantee']} | {r['runs']} | {inputs} | {out} "
           f"| {r['lost']} | {r['gaps']} | {r['duplicates']} | {rec} | {r['note']} |")
 PY
 cat target/faults/table.md
