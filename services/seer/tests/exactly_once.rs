@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::{Pipeline, signal, wait_exit, write_csv};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
 const SERIES: usize = 40;
 const POINTS: usize = 60;
@@ -38,21 +37,7 @@ fn a_crash_mid_stream_neither_loses_nor_doubles() {
     ];
 
     // poison first: each must reach the dead-letter topic exactly once across the crash
-    let producer: ThreadedProducer<DefaultProducerContext> =
-        seer_runtime::KafkaConfig::with_brokers(brokers.as_str())
-            .producer_config(1)
-            .create()
-            .unwrap();
-    for k in 0..POISON {
-        producer
-            .send(
-                BaseRecord::to(&pipeline.observations)
-                    .key("poison")
-                    .payload(format!("not an observation {k}").as_bytes()),
-            )
-            .unwrap();
-    }
-    producer.flush(Duration::from_secs(10)).unwrap();
+    pipeline.produce_poison(POISON);
     let total = (SERIES * POINTS + POISON) as i64;
 
     let mut first = pipeline.ingest(&eos);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{Pipeline, wait_exit, write_csv};
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 const SERIES: usize = 20;
@@ -44,21 +44,7 @@ fn epochs_publish_each_forecast_and_dead_letter_once() {
     let (_mock, pipeline) = mock_pipeline("eosmock");
     let dir = std::env::temp_dir().join(format!("seer-eosmock-{}", std::process::id()));
     let (csv, last) = write_csv(&dir, SERIES, POINTS);
-    let producer: ThreadedProducer<DefaultProducerContext> =
-        seer_runtime::KafkaConfig::with_brokers(pipeline.brokers.as_str())
-            .producer_config(1)
-            .create()
-            .unwrap();
-    for k in 0..POISON {
-        producer
-            .send(
-                BaseRecord::to(&pipeline.observations)
-                    .key("poison")
-                    .payload(format!("not an observation {k}").as_bytes()),
-            )
-            .unwrap();
-    }
-    producer.flush(Duration::from_secs(10)).unwrap();
+    pipeline.produce_poison(POISON);
 
     let _ingest = pipeline.ingest(&EOS);
     let mut replay = pipeline.replay(&csv, 0);

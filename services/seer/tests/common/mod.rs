@@ -393,6 +393,27 @@ impl Pipeline {
             .collect()
     }
 
+    /// Produces `count` messages that are not observations to the observations topic: each must
+    /// come out of the ingest as one dead letter.
+    pub fn produce_poison(&self, count: usize) {
+        use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+        let producer: ThreadedProducer<DefaultProducerContext> =
+            KafkaConfig::with_brokers(self.brokers.as_str())
+                .producer_config(1)
+                .create()
+                .unwrap();
+        for k in 0..count {
+            producer
+                .send(
+                    BaseRecord::to(&self.observations)
+                        .key("poison")
+                        .payload(format!("not an observation {k}").as_bytes()),
+                )
+                .unwrap();
+        }
+        producer.flush(Duration::from_secs(10)).unwrap();
+    }
+
     /// Waits until the group has committed every observation.
     pub fn wait_committed(&self, total: i64, limit: Duration) {
         let t = Instant::now();
