@@ -4,10 +4,11 @@
 //! shell ([`crate::shell`]) feeds it messages and delivery reports and does what it answers;
 //! the tests below drive it directly.
 
-use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use seer_core::stream::{DeadLetterReason, DueTracker, OffsetTracker, SeriesKey, WindowStore};
+use seer_core::stream::{
+    DeadLetterReason, DueTracker, FastMap, FastSet, OffsetTracker, SeriesKey, WindowStore,
+};
 use seer_proto::convert::{decode_observation, seconds, timestamp};
 use seer_proto::v1::SeriesWindow;
 
@@ -46,10 +47,10 @@ pub struct IngestState {
     due: DueTracker,
     offsets: OffsetTracker,
     /// Newest offset and first-seen time of each series' points not yet in a dispatched batch.
-    latest: HashMap<SeriesKey, (i64, Instant)>,
-    assigned: HashSet<i32>,
+    latest: FastMap<SeriesKey, (i64, Instant)>,
+    assigned: FastSet<i32>,
     /// Partitions whose commit position may have moved since the last [`Self::take_committable`].
-    moved: HashSet<i32>,
+    moved: FastSet<i32>,
 }
 
 impl IngestState {
@@ -60,9 +61,9 @@ impl IngestState {
             store: WindowStore::new(config.freq_rules()?, config.default_freq()?, config.window)?,
             due: DueTracker::new(config.policy())?,
             offsets: OffsetTracker::new(),
-            latest: HashMap::new(),
-            assigned: HashSet::new(),
-            moved: HashSet::new(),
+            latest: FastMap::default(),
+            assigned: FastSet::default(),
+            moved: FastSet::default(),
         })
     }
 
@@ -217,6 +218,7 @@ impl IngestState {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
     use std::time::Duration;
 
     use prost::Message as _;

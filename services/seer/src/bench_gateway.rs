@@ -75,7 +75,8 @@ pub fn run(a: &GatewayBenchArgs) -> anyhow::Result<()> {
         .block_on(bench(a))
 }
 
-fn rss_kib() -> u64 {
+/// This process's resident memory (VmRSS), KiB.
+pub(crate) fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_gateway;
+mod bench_ingest;
 mod bench_pipeline;
 mod config;
 mod eval;
@@ -116,6 +117,9 @@ enum BenchCommand {
     Pipeline(bench_pipeline::PipelineArgs),
     /// GetLatest requests/s and latency through the gateway, and its view's memory
     Gateway(bench_gateway::GatewayBenchArgs),
+    /// The ingest's own work per event and per forecast (no Kafka, no engine), and its memory
+    /// per series
+    Ingest(bench_ingest::IngestBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -168,6 +172,9 @@ fn main() -> ExitCode {
         Command::Bench {
             command: BenchCommand::Gateway(args),
         } => bench_gateway::run(&args),
+        Command::Bench {
+            command: BenchCommand::Ingest(args),
+        } => bench_ingest::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

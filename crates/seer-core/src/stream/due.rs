@@ -2,9 +2,10 @@
 //!
 //! Time is always passed in, never read here, so that tests (and replays) are deterministic.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use super::FastMap;
 use crate::CoreError;
 
 /// A series as the ingest owns it: the partition it arrives on and its id.
@@ -82,7 +83,7 @@ pub struct DueTracker {
     policy: BatchPolicy,
     /// Series with points since their last take. Entries leave on take, so the map holds the
     /// active series only.
-    pending: HashMap<SeriesKey, Pending>,
+    pending: FastMap<SeriesKey, Pending>,
     /// Due series in the order they became due, each once.
     due: VecDeque<(SeriesKey, Instant)>,
 }
@@ -93,7 +94,7 @@ impl DueTracker {
         policy.validate()?;
         Ok(DueTracker {
             policy,
-            pending: HashMap::new(),
+            pending: FastMap::default(),
             due: VecDeque::new(),
         })
     }

@@ -31,6 +31,11 @@ mod offsets;
 mod store;
 mod window;
 
+/// The maps the ingest touches per message: keys come from Kafka, so a seeded hasher, but one
+/// much cheaper than SipHash.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;
+pub type FastSet<K> = std::collections::HashSet<K, foldhash::quality::RandomState>;
+
 pub use dead_letter::DeadLetterReason;
 pub use due::{BatchPolicy, DueTracker, SeriesKey};
 pub use offsets::OffsetTracker;

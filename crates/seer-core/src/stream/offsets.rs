@@ -3,23 +3,40 @@
 //! A message is finished when its output is delivered: the forecast that read its point, or
 //! its dead-letter record. Outputs are delivered out of order, so the commit position waits for
 //! the oldest message still in flight, and a crash replays from there (at-least-once).
+//!
+//! Kafka hands a partition's messages out in offset order, so each partition keeps its tracked
+//! messages in a ring, oldest first, and each series the offsets attached to it, also in order:
+//! tracking and attaching append, finishing marks a slot found by binary search, and the ring
+//! drops finished slots from its front. Series ids are shared between a series' list and its
+//! slots (`Arc<str>`), so a message costs no allocation once its series is known.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::FastMap;
+
+#[derive(Debug, Clone)]
+struct Slot {
+    offset: i64,
+    finished: bool,
+    series: Option<Arc<str>>,
+}
 
 #[derive(Debug, Clone, Default)]
 struct PartitionOffsets {
-    /// Tracked offsets not yet finished, with the series attached to each, if any.
-    unfinished: BTreeMap<i64, Option<String>>,
-    /// The same offsets by series, for finishing a forecast's messages at once. A series leaves
-    /// the map with its last unfinished offset.
-    by_series: HashMap<String, BTreeSet<i64>>,
+    /// Tracked offsets, increasing, from the lowest unfinished one on.
+    slots: VecDeque<Slot>,
+    /// Unfinished offsets by the series attached to them, increasing. A series leaves the map
+    /// with its last unfinished offset.
+    by_series: FastMap<Arc<str>, VecDeque<i64>>,
     last_tracked: Option<i64>,
+    unfinished: usize,
 }
 
 /// Per partition, the offsets received and which of them are finished.
 #[derive(Debug, Clone, Default)]
 pub struct OffsetTracker {
-    partitions: HashMap<i32, PartitionOffsets>,
+    partitions: FastMap<i32, PartitionOffsets>,
 }
 
 impl OffsetTracker {
@@ -39,7 +56,12 @@ impl OffsetTracker {
         if p.last_tracked.is_some_and(|last| offset <= last) {
             return false;
         }
-        p.unfinished.insert(offset, None);
+        p.slots.push_back(Slot {
+            offset,
+            finished: false,
+            series: None,
+        });
+        p.unfinished += 1;
         p.last_tracked = Some(offset);
         true
     }
@@ -50,12 +72,20 @@ impl OffsetTracker {
         let Some(p) = self.partitions.get_mut(&partition) else {
             return false;
         };
-        let Some(series) = p.unfinished.remove(&offset) else {
+        let Some(i) = p.slot(offset) else {
             return false;
         };
+        let slot = &mut p.slots[i];
+        if slot.finished {
+            return false;
+        }
+        slot.finished = true;
+        let series = slot.series.take();
+        p.unfinished -= 1;
         if let Some(series) = series {
             p.unlink(&series, offset);
         }
+        p.compact();
         true
     }
 
@@ -66,20 +96,38 @@ impl OffsetTracker {
         let Some(p) = self.partitions.get_mut(&partition) else {
             return false;
         };
-        let Some(slot) = p.unfinished.get_mut(&offset) else {
+        let Some(i) = p.slot(offset) else {
             return false;
         };
-        if slot.as_deref() == Some(series_id) {
+        if p.slots[i].finished {
+            return false;
+        }
+        if p.slots[i].series.as_deref() == Some(series_id) {
             return true;
         }
-        let previous = slot.replace(series_id.to_owned());
-        if let Some(previous) = previous {
+        if let Some(previous) = p.slots[i].series.take() {
             p.unlink(&previous, offset);
         }
-        p.by_series
-            .entry(series_id.to_owned())
-            .or_default()
-            .insert(offset);
+        // the key is allocated once per series; later messages share it
+        let key = match p.by_series.get_key_value(series_id) {
+            Some((key, _)) => key.clone(),
+            None => {
+                let key: Arc<str> = Arc::from(series_id);
+                p.by_series.insert(key.clone(), VecDeque::new());
+                key
+            }
+        };
+        p.slots[i].series = Some(key.clone());
+        if let Some(offsets) = p.by_series.get_mut(&key) {
+            // almost always the newest offset: an append
+            match offsets.back() {
+                Some(&last) if last > offset => {
+                    let at = offsets.partition_point(|&o| o < offset);
+                    offsets.insert(at, offset);
+                }
+                _ => offsets.push_back(offset),
+            }
+        }
         true
     }
 
@@ -97,20 +145,26 @@ impl OffsetTracker {
         let Some(offsets) = p.by_series.get_mut(series_id) else {
             return 0;
         };
-        let finished = match offset.checked_add(1) {
-            Some(above) => {
-                let rest = offsets.split_off(&above);
-                std::mem::replace(offsets, rest)
+        let mut finished = 0;
+        while let Some(&o) = offsets.front() {
+            if o > offset {
+                break;
             }
-            None => std::mem::take(offsets),
-        };
+            offsets.pop_front();
+            // an attached offset is unfinished and tracked: unlink keeps it so
+            if let Ok(i) = p.slots.binary_search_by_key(&o, |s| s.offset) {
+                let slot = &mut p.slots[i];
+                slot.finished = true;
+                slot.series = None;
+                finished += 1;
+            }
+        }
         if offsets.is_empty() {
             p.by_series.remove(series_id);
         }
-        for o in &finished {
-            p.unfinished.remove(o);
-        }
-        finished.len()
+        p.unfinished -= finished;
+        p.compact();
+        finished
     }
 
     /// The highest unfinished offset attached to `series_id`: what a forecast taken now covers.
@@ -119,7 +173,7 @@ impl OffsetTracker {
             .get(&partition)?
             .by_series
             .get(series_id)?
-            .last()
+            .back()
             .copied()
     }
 
@@ -130,8 +184,9 @@ impl OffsetTracker {
     /// It never decreases, and never passes an unfinished message.
     pub fn committable(&self, partition: i32) -> Option<i64> {
         let p = self.partitions.get(&partition)?;
-        match p.unfinished.first_key_value() {
-            Some((&lowest, _)) => Some(lowest),
+        match p.slots.front() {
+            // compact() keeps the front unfinished
+            Some(slot) => Some(slot.offset),
             // `track` refuses i64::MAX, so the sum cannot overflow.
             None => p.last_tracked.map(|last| last + 1),
         }
@@ -150,9 +205,7 @@ impl OffsetTracker {
 
     /// Messages tracked and not yet finished on `partition`.
     pub fn unfinished_count(&self, partition: i32) -> usize {
-        self.partitions
-            .get(&partition)
-            .map_or(0, |p| p.unfinished.len())
+        self.partitions.get(&partition).map_or(0, |p| p.unfinished)
     }
 
     /// Forgets `partition` (on revocation; after reassignment offsets are tracked afresh).
@@ -163,12 +216,30 @@ impl OffsetTracker {
 }
 
 impl PartitionOffsets {
+    fn slot(&self, offset: i64) -> Option<usize> {
+        // the message just tracked, nearly always: no search
+        let last = self.slots.len().checked_sub(1)?;
+        if self.slots[last].offset == offset {
+            return Some(last);
+        }
+        self.slots.binary_search_by_key(&offset, |s| s.offset).ok()
+    }
+
     fn unlink(&mut self, series: &str, offset: i64) {
         if let Some(offsets) = self.by_series.get_mut(series) {
-            offsets.remove(&offset);
+            if let Ok(at) = offsets.binary_search(&offset) {
+                offsets.remove(at);
+            }
             if offsets.is_empty() {
                 self.by_series.remove(series);
             }
+        }
+    }
+
+    /// Drops finished slots from the front, so that the front is the commit position.
+    fn compact(&mut self) {
+        while self.slots.front().is_some_and(|s| s.finished) {
+            self.slots.pop_front();
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The windows of every series a consumer owns, grouped by the Kafka partition they arrive on.
 
-use std::collections::{HashMap, HashSet};
+use super::{FastMap, FastSet};
 
 use super::window::{Placement, Rejection, SeriesWindow, validate};
 use crate::CoreError;
@@ -45,10 +45,10 @@ pub struct WindowStore {
     rules: Vec<(String, i64)>,
     default_freq: i64,
     capacity: usize,
-    partitions: HashMap<i32, HashMap<String, SeriesEntry>>,
+    partitions: FastMap<i32, FastMap<String, SeriesEntry>>,
     /// Partitions whose windows are rebuilt from a resumed offset: new windows there start
     /// partial.
-    rebuilt: HashSet<i32>,
+    rebuilt: FastSet<i32>,
     series_count: usize,
 }
 
@@ -84,8 +84,8 @@ impl WindowStore {
             rules,
             default_freq,
             capacity,
-            partitions: HashMap::new(),
-            rebuilt: HashSet::new(),
+            partitions: FastMap::default(),
+            rebuilt: FastSet::default(),
             series_count: 0,
         })
     }

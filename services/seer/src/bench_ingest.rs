@@ -1,0 +1,244 @@
+//! `seer bench ingest`: the ingest's own work per event and per forecast, without Kafka or an
+//! engine, so that it can be counted in instructions (`valgrind --tool=callgrind
+//! --toggle-collect='*bench_ingest::hot_loop*'`) as well as timed, and its memory per series.
+//!
+//! 1. Hot path: `series` × `points` protobuf observations (encoded beforehand, keyed and spread
+//!    over 3 partitions as Kafka would) go through `IngestState` exactly as the Kafka shell drives
+//!    it: `on_message`, then after every message the batches that are ready (`take_batch`, the
+//!    `ForecastBatchRequest` encoded as tonic would), `delivered` for each and
+//!    `take_committable`. Batches fill to `max_batch` or wait `max_delay_ms` on a clock that
+//!    advances 1 / `rate` per message, so forecasts per event are the same however fast the loop
+//!    runs (under callgrind too).
+//! 2. Memory: `memory_series` windows of `window` points filled through `replay_point` (the
+//!    rebuild path after an assignment); VmRSS before and after gives bytes per series, and the
+//!    time gives the CPU side of rebuilding that many windows (the broker's read rate is the
+//!    other side: `seer bench pipeline`'s raw consume).
+
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use prost::Message as _;
+use seer_ingest::{Incoming, IngestConfig, IngestState};
+use seer_proto::convert::timestamp;
+use seer_proto::v1::{ForecastBatchRequest, Observation};
+use serde_json::json;
+
+use crate::bench_gateway::rss_kib;
+
+const PARTITIONS: i32 = 3;
+const START: i64 = 1_735_689_600;
+
+#[derive(Args)]
+pub struct IngestBenchArgs {
+    /// Series of the hot-path run
+    #[arg(long, default_value_t = 1000)]
+    pub series: usize,
+    /// Hourly points per series in the hot-path run
+    #[arg(long, default_value_t = 200)]
+    pub points: usize,
+    /// Points kept per window
+    #[arg(long, default_value_t = 168)]
+    pub window: usize,
+    /// Ingest max_batch
+    #[arg(long, default_value_t = 1024)]
+    pub max_batch: usize,
+    /// Ingest max_delay_ms
+    #[arg(long, default_value_t = 10)]
+    pub max_delay_ms: u64,
+    /// The event rate the batching clock assumes: message i arrives at i / rate seconds, so the
+    /// batches (and the instruction counts under callgrind) do not depend on how fast this
+    /// machine runs the loop
+    #[arg(long, default_value_t = 1_000_000.0)]
+    pub rate: f64,
+    /// Windows of the memory run (0: skip it)
+    #[arg(long, default_value_t = 1_000_000)]
+    pub memory_series: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: &IngestBenchArgs) -> anyhow::Result<()> {
+    let config = IngestConfig {
+        window: a.window,
+        max_batch: a.max_batch,
+        max_delay_ms: a.max_delay_ms,
+        // the synthetic stream starts in 2025; nothing in it is from the future
+        max_future_seconds: u64::MAX / 2,
+        ..Default::default()
+    };
+    let messages = encode(a.series, a.points);
+    let events = messages.len();
+    let mut state = IngestState::new(&config)?;
+    state.assign(&(0..PARTITIONS).collect::<Vec<_>>());
+    let t = Instant::now();
+    let outcome = hot_loop(
+        &mut state,
+        &messages,
+        config.policy().max_delay,
+        Duration::from_secs_f64(1.0 / a.rate.max(1.0)),
+    );
+    let hot_s = t.elapsed().as_secs_f64();
+    drop(state);
+    drop(messages);
+
+    let memory = (a.memory_series > 0)
+        .then(|| memory_per_series(&config, a.memory_series))
+        .transpose()?;
+    let report = json!({
+        "what": "IngestState hot path (decode, place, due, batch, request encode, deliver, commit position), no Kafka, no engine",
+        "series": a.series,
+        "points_per_series": a.points,
+        "window": a.window,
+        "max_batch": a.max_batch,
+        "max_delay_ms": a.max_delay_ms,
+        "batching_clock_events_per_second": a.rate,
+        "events": events,
+        "seconds": hot_s,
+        "events_per_second": events as f64 / hot_s,
+        "ns_per_event": hot_s * 1e9 / events as f64,
+        "forecasts": outcome.forecasts,
+        "batches": outcome.batches,
+        "forecasts_per_event": outcome.forecasts as f64 / events as f64,
+        "request_bytes": outcome.request_bytes,
+        "dead_letters": outcome.dead_letters,
+        "memory": memory,
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "hot path: {events} events ({} series × {} points), {:.0} ns/event ({:.2} M events/s), {} forecasts in {} batches ({:.3} per event)",
+            a.series,
+            a.points,
+            hot_s * 1e9 / events as f64,
+            events as f64 / hot_s / 1e6,
+            outcome.forecasts,
+            outcome.batches,
+            outcome.forecasts as f64 / events as f64
+        );
+        if let Some(m) = memory {
+            println!(
+                "memory: {} windows of {} points: {:.0} B/series (VmRSS +{} MiB); filled at {:.2} M points/s ({:.1} s for all)",
+                m["series"],
+                a.window,
+                m["bytes_per_series"],
+                m["rss_delta_kib"].as_u64().unwrap_or(0) / 1024,
+                m["points_per_second"].as_f64().unwrap_or(0.0) / 1e6,
+                m["seconds"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// (partition, key, payload) per message, interleaved in time as a replay produces them.
+fn encode(series: usize, points: usize) -> Vec<(i32, Vec<u8>, Vec<u8>)> {
+    let ids: Vec<String> = (0..series).map(|s| format!("series-{s:07}")).collect();
+    let mut out = Vec::with_capacity(series * points);
+    for k in 0..points {
+        for (s, id) in ids.iter().enumerate() {
+            let payload = Observation {
+                series_id: id.clone(),
+                timestamp: Some(timestamp(START + k as i64 * 3600)),
+                value: ((s + k) % 24) as f64 + 0.25,
+                features: Default::default(),
+            }
+            .encode_to_vec();
+            out.push((
+                (s % PARTITIONS as usize) as i32,
+                id.clone().into_bytes(),
+                payload,
+            ));
+        }
+    }
+    out
+}
+
+#[derive(Default)]
+struct Outcome {
+    forecasts: usize,
+    batches: usize,
+    request_bytes: usize,
+    dead_letters: usize,
+}
+
+/// What the Kafka shell does per message, minus Kafka. Not inlined, so callgrind can count it
+/// alone.
+#[inline(never)]
+fn hot_loop(
+    state: &mut IngestState,
+    messages: &[(i32, Vec<u8>, Vec<u8>)],
+    max_delay: Duration,
+    tick: Duration,
+) -> Outcome {
+    let mut out = Outcome::default();
+    let mut offsets = [0i64; PARTITIONS as usize];
+    let wall = START + 400 * 86_400;
+    let start = Instant::now();
+    let flush = |state: &mut IngestState, now: Instant, out: &mut Outcome| {
+        while let Some(batch) = state.take_batch(now) {
+            let request = ForecastBatchRequest {
+                windows: batch.windows,
+                horizon: 24,
+                quantiles: vec![0.1, 0.5, 0.9],
+                ..Default::default()
+            };
+            out.request_bytes += request.encoded_len();
+            out.forecasts += batch.series.len();
+            out.batches += 1;
+            std::hint::black_box(request.encode_to_vec());
+            state.delivered(&batch.series);
+        }
+        std::hint::black_box(state.take_committable());
+    };
+    for (i, (partition, key, payload)) in messages.iter().enumerate() {
+        let now = start + tick * i as u32;
+        let offset = &mut offsets[*partition as usize];
+        let incoming = Incoming {
+            partition: *partition,
+            offset: *offset,
+            key: Some(key),
+            payload,
+        };
+        *offset += 1;
+        if state.on_message(incoming, wall, now).is_some() {
+            out.dead_letters += 1;
+        }
+        flush(state, now, &mut out);
+    }
+    // the last partial batches, as their deadline passes
+    flush(
+        state,
+        start + tick * messages.len() as u32 + max_delay,
+        &mut out,
+    );
+    out
+}
+
+fn memory_per_series(config: &IngestConfig, series: usize) -> anyhow::Result<serde_json::Value> {
+    let ids: Vec<String> = (0..series).map(|s| format!("series-{s:07}")).collect();
+    let mut state = IngestState::new(config)?;
+    state.assign(&(0..PARTITIONS).collect::<Vec<_>>());
+    let before = rss_kib();
+    let t = Instant::now();
+    for k in 0..config.window {
+        let ts = START + k as i64 * 3600;
+        for (s, id) in ids.iter().enumerate() {
+            state.replay_point((s % PARTITIONS as usize) as i32, id, ts, (s + k) as f64);
+        }
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    let after = rss_kib();
+    let points = series * config.window;
+    std::hint::black_box(&state);
+    Ok(json!({
+        "series": series,
+        "window": config.window,
+        "rss_before_kib": before,
+        "rss_after_kib": after,
+        "rss_delta_kib": after.saturating_sub(before),
+        "bytes_per_series": (after.saturating_sub(before) * 1024) as f64 / series as f64,
+        "seconds": seconds,
+        "points_per_second": points as f64 / seconds,
+    }))
+}
