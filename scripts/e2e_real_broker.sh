@@ -341,7 +341,8 @@ def check(path):
         if f["model"] == "seasonal_naive":
             values = [v for _, v in series[sid]]
             want = [values[len(values) - 24 + k % 24] for k in range(h)]
-            if any(abs(a - b) > 1e-9 * max(1.0, abs(b)) for a, b in zip(f["mean"], want)):
+            # windows hold single precision: within f32's rounding of each value
+            if any(abs(a - b) > 1e-6 * max(1.0, abs(b)) for a, b in zip(f["mean"], want)):
                 failures.append(f"{sid}: seasonal naive {f['mean'][:4]}... != last season {want[:4]}...")
             else:
                 naive_checked += 1

@@ -341,6 +341,12 @@ mod tests {
                 obs("a", T0 + 13 * 3600 + 5, 1.0),
                 Some(OffGrid),
             ),
+            (
+                "beyond single precision",
+                Some(b"a"),
+                obs("a", T0 + 14 * 3600, 1e39),
+                Some(OutOfRange),
+            ),
         ];
         let mut state = IngestState::new(&config()).unwrap();
         let now = Instant::now();

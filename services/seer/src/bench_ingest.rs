@@ -9,7 +9,7 @@
 //!    `take_committable`. Batches fill to `max_batch` or wait `max_delay_ms` on a clock that
 //!    advances 1 / `rate` per message, so forecasts per event are the same however fast the loop
 //!    runs (under callgrind too).
-//! 2. Memory: `memory_series` windows of `window` points filled through `replay_point` (the
+//! 2. Memory: `memory_series` windows of `window` points, filled past full, through `replay_point` (the
 //!    rebuild path after an assignment); VmRSS before and after gives bytes per series, and the
 //!    time gives the CPU side of rebuilding that many windows (the broker's read rate is the
 //!    other side: `seer bench pipeline`'s raw consume).
@@ -221,7 +221,9 @@ fn memory_per_series(config: &IngestConfig, series: usize) -> anyhow::Result<ser
     state.assign(&(0..PARTITIONS).collect::<Vec<_>>());
     let before = rss_kib();
     let t = Instant::now();
-    for k in 0..config.window {
+    // past the window's length, so every window has also shifted (its steady state)
+    let points = config.window + 32;
+    for k in 0..points {
         let ts = START + k as i64 * 3600;
         for (s, id) in ids.iter().enumerate() {
             state.replay_point((s % PARTITIONS as usize) as i32, id, ts, (s + k) as f64);
@@ -229,7 +231,7 @@ fn memory_per_series(config: &IngestConfig, series: usize) -> anyhow::Result<ser
     }
     let seconds = t.elapsed().as_secs_f64();
     let after = rss_kib();
-    let points = series * config.window;
+    let points = series * points;
     std::hint::black_box(&state);
     Ok(json!({
         "series": series,

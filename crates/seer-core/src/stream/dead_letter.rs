@@ -27,10 +27,12 @@ pub enum DeadLetterReason {
     /// The Kafka key is not the payload's series id (the series would be split across
     /// partitions and owners).
     KeyMismatch,
+    /// A finite value beyond the ±3.4e38 a window holds (single precision).
+    OutOfRange,
 }
 
 impl DeadLetterReason {
-    pub const ALL: [DeadLetterReason; 9] = [
+    pub const ALL: [DeadLetterReason; 10] = [
         DeadLetterReason::Undecodable,
         DeadLetterReason::MissingField,
         DeadLetterReason::NonFiniteValue,
@@ -40,6 +42,7 @@ impl DeadLetterReason {
         DeadLetterReason::Oversized,
         DeadLetterReason::FutureTimestamp,
         DeadLetterReason::KeyMismatch,
+        DeadLetterReason::OutOfRange,
     ];
 
     /// The header value and metric label.
@@ -54,6 +57,7 @@ impl DeadLetterReason {
             DeadLetterReason::Oversized => "oversized",
             DeadLetterReason::FutureTimestamp => "future_timestamp",
             DeadLetterReason::KeyMismatch => "key_mismatch",
+            DeadLetterReason::OutOfRange => "out_of_range",
         }
     }
 

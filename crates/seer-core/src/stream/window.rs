@@ -36,7 +36,8 @@ pub enum Placement {
 }
 
 /// Why a point was not placed. The ingest sends it to the dead-letter topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+// PartialEq only: OutOfRange carries the rejected f64
+#[derive(Debug, Clone, Copy, PartialEq, Error)]
 pub enum Rejection {
     /// Older than the oldest slot the window can hold (`oldest` is that slot's timestamp).
     #[error("timestamp {timestamp} is older than the window's oldest slot {oldest}")]
@@ -48,6 +49,12 @@ pub enum Rejection {
         freq: i64,
         anchor: i64,
     },
+    /// Finite, but beyond what a window holds (single precision, ±3.4e38).
+    #[error(
+        "value {value} is beyond ±{} (windows hold single precision)",
+        f32::MAX
+    )]
+    OutOfRange { value: f64 },
 }
 
 impl Rejection {
@@ -57,6 +64,7 @@ impl Rejection {
         match self {
             Rejection::Late { .. } => DeadLetterReason::Late,
             Rejection::OffGrid { .. } => DeadLetterReason::OffGrid,
+            Rejection::OutOfRange { .. } => DeadLetterReason::OutOfRange,
         }
     }
 }
@@ -71,14 +79,16 @@ impl Rejection {
 /// within that span is placed even when it is older than the oldest point held so far (a young
 /// window grows backwards); only a point before the span is late.
 ///
-/// Values are stored as given. The caller rejects NaN and ±Inf values before inserting (they go
-/// to the dead-letter topic with their own reason); one inserted anyway is stored, and reads as a
-/// missing point.
+/// Values are kept in single precision, as the models compute (about 7 significant digits; a
+/// window of 168 points is 672 bytes), and read back as f64. A finite value beyond f32's range is
+/// rejected ([`Rejection::OutOfRange`]) rather than stored as ±Inf. The caller rejects NaN and
+/// ±Inf values before inserting (they go to the dead-letter topic with their own reason); one
+/// inserted anyway is stored, and reads as a missing point.
 #[derive(Debug, Clone)]
 pub struct SeriesWindow {
     freq: i64,
     capacity: usize,
-    slots: VecDeque<f64>,
+    slots: VecDeque<f32>,
     /// Timestamp of `slots[0]`; meaningless while the window is empty.
     first: i64,
     /// Timestamp of the last slot; meaningless while the window is empty.
@@ -118,6 +128,10 @@ impl SeriesWindow {
     ///
     /// The window is unchanged when the point is rejected.
     pub fn insert(&mut self, ts: i64, value: f64) -> Result<Placement, Rejection> {
+        if value.is_finite() && value.abs() > f64::from(f32::MAX) {
+            return Err(Rejection::OutOfRange { value });
+        }
+        let value = value as f32;
         if self.slots.is_empty() {
             self.restart(ts, value);
             return Ok(Placement::Started);
@@ -146,16 +160,19 @@ impl SeriesWindow {
         let placement = if steps > 0 {
             // 0 < steps <= max(capacity - 1, 1) <= MAX_WINDOW_CAPACITY: the cast is lossless.
             let gaps = (steps - 1) as usize;
-            self.slots.extend(std::iter::repeat_n(f64::NAN, gaps));
-            self.slots.push_back(value);
-            self.observed += usize::from(value.is_finite());
-            self.last = ts;
-            while self.slots.len() > self.capacity {
+            // what falls out goes first, so the buffer never holds more than `capacity` (a
+            // push past it would double the allocation of every full window)
+            let overflow = (self.slots.len() + gaps + 1).saturating_sub(self.capacity);
+            for _ in 0..overflow {
                 if let Some(old) = self.slots.pop_front() {
                     self.observed -= usize::from(old.is_finite());
                 }
                 self.first += self.freq;
             }
+            self.slots.extend(std::iter::repeat_n(f32::NAN, gaps));
+            self.slots.push_back(value);
+            self.observed += usize::from(value.is_finite());
+            self.last = ts;
             Placement::Advanced { gaps }
         } else {
             let back = -steps;
@@ -183,7 +200,7 @@ impl SeriesWindow {
             } else {
                 // Before the oldest slot but within the span: grow the window backwards.
                 for _ in len..back {
-                    self.slots.push_front(f64::NAN);
+                    self.slots.push_front(f32::NAN);
                 }
                 self.slots.push_front(value);
                 self.observed += usize::from(value.is_finite());
@@ -195,7 +212,7 @@ impl SeriesWindow {
         Ok(placement)
     }
 
-    fn restart(&mut self, ts: i64, value: f64) {
+    fn restart(&mut self, ts: i64, value: f32) {
         self.slots.clear();
         self.slots.push_back(value);
         self.first = ts;
@@ -206,12 +223,12 @@ impl SeriesWindow {
 
     /// The window's values, oldest first: `len()` of them, NaN for missing points.
     pub fn values(&self) -> Vec<f64> {
-        self.slots.iter().copied().collect()
+        self.slots.iter().map(|&v| f64::from(v)).collect()
     }
 
     /// Appends the values to `out` (oldest first), for callers that reuse a buffer per batch.
     pub fn extend_values(&self, out: &mut Vec<f64>) {
-        out.extend(self.slots.iter().copied());
+        out.extend(self.slots.iter().map(|&v| f64::from(v)));
     }
 
     /// Timestamp of the oldest slot, `None` while empty.
