@@ -47,10 +47,32 @@ pub fn seasonal_naive_quantiles(
     horizon: usize,
     levels: &[f64],
 ) -> Option<Vec<Vec<f64>>> {
+    let point = seasonal_naive(history, season, horizon)?;
+    let (m, error_quantiles) = seasonal_difference_quantiles(history, season, levels)?;
+    Some(
+        point
+            .iter()
+            .enumerate()
+            .map(|(k, y)| {
+                let widening = season_widening(k, m);
+                error_quantiles.iter().map(|e| y + widening * e).collect()
+            })
+            .collect(),
+    )
+}
+
+/// What [`seasonal_naive_quantiles`] adds to the point forecast, for callers that lay the
+/// quantiles out themselves: the lag m and `Q_e(q)` for each of `levels`. Step k (0-based) at
+/// level i is then `ŷ_k + season_widening(k, m) · Q_e[i]`. `None` as for
+/// [`seasonal_naive_quantiles`] (the point forecast aside).
+pub fn seasonal_difference_quantiles(
+    history: &[f64],
+    season: usize,
+    levels: &[f64],
+) -> Option<(usize, Vec<f64>)> {
     if levels.iter().any(|q| !(0.0..=1.0).contains(q)) {
         return None;
     }
-    let point = seasonal_naive(history, season, horizon)?;
     let m = lag(history.len(), season);
     let mut errors: Vec<f64> = history
         .iter()
@@ -62,21 +84,19 @@ pub fn seasonal_naive_quantiles(
         return None;
     }
     errors.sort_unstable_by(f64::total_cmp);
-    let error_quantiles: Vec<f64> = levels
-        .iter()
-        .map(|&q| quantile_sorted(&errors, q))
-        .collect();
-    Some(
-        point
+    Some((
+        m,
+        levels
             .iter()
-            .enumerate()
-            .map(|(k, y)| {
-                // k is 0-based here: ⌊(k₁ − 1)/m⌋ = ⌊k/m⌋.
-                let widening = ((k / m + 1) as f64).sqrt();
-                error_quantiles.iter().map(|e| y + widening * e).collect()
-            })
+            .map(|&q| quantile_sorted(&errors, q))
             .collect(),
-    )
+    ))
+}
+
+/// √(⌊(k₁ − 1)/m⌋ + 1) for 0-based step k = k₁ − 1: how the seasonal naive's spread grows with
+/// the whole seasons ahead.
+pub fn season_widening(k: usize, m: usize) -> f64 {
+    ((k / m.max(1) + 1) as f64).sqrt()
 }
 
 /// The seasonal period conventionally used for data at `freq_seconds`: the number of steps in

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use seer_core::naive::{season_for_freq, seasonal_naive, seasonal_naive_quantiles};
+use seer_core::naive::{
+    season_for_freq, season_widening, seasonal_difference_quantiles, seasonal_naive,
+};
 use seer_gpu::GpuContext;
 use seer_gpu::ops::Distribution;
 use seer_model::{History, ModelKind, PredictOptions, Prediction};
@@ -637,13 +639,19 @@ fn naive_forecast(h: &History, freq: i64, horizon: usize, levels: &[f64]) -> Opt
     let mean = seasonal_naive(&h.values, season, horizon)?;
     let last = *h.timestamps.last()?;
     let timestamps = (1..=horizon as i64).map(|k| last + k * freq).collect();
-    let quantiles = match seasonal_naive_quantiles(&h.values, season, horizon, levels) {
-        Some(rows) => levels
+    // laid out per level directly: no per-step rows to transpose (a forecast's allocations are
+    // most of its cost)
+    let quantiles = match seasonal_difference_quantiles(&h.values, season, levels) {
+        Some((m, errors)) => levels
             .iter()
-            .enumerate()
-            .map(|(i, &level)| QuantileValues {
+            .zip(errors)
+            .map(|(&level, e)| QuantileValues {
                 level,
-                values: rows.iter().map(|step| step[i]).collect(),
+                values: mean
+                    .iter()
+                    .enumerate()
+                    .map(|(k, y)| y + season_widening(k, m) * e)
+                    .collect(),
             })
             .collect(),
         None => Vec::new(),

@@ -13,6 +13,9 @@
 //!    rebuild path after an assignment); VmRSS before and after gives bytes per series, and the
 //!    time gives the CPU side of rebuilding that many windows (the broker's read rate is the
 //!    other side: `seer bench pipeline`'s raw consume).
+//! 3. Engine, seasonal naive: the hot path's requests (decoded back from their bytes, as the
+//!    engine receives them) through `EngineService::forecast_batch` in process, and each
+//!    response encoded as the gRPC reply would be (`engine_loop` for callgrind).
 
 use std::time::{Duration, Instant};
 
@@ -53,6 +56,9 @@ pub struct IngestBenchArgs {
     /// Windows of the memory run (0: skip it)
     #[arg(long, default_value_t = 1_000_000)]
     pub memory_series: usize,
+    /// Also run the hot path's batches through the engine's seasonal naive in process
+    #[arg(long)]
+    pub engine: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -71,13 +77,19 @@ pub fn run(a: &IngestBenchArgs) -> anyhow::Result<()> {
     let mut state = IngestState::new(&config)?;
     state.assign(&(0..PARTITIONS).collect::<Vec<_>>());
     let t = Instant::now();
-    let outcome = hot_loop(
+    let mut outcome = hot_loop(
         &mut state,
         &messages,
         config.policy().max_delay,
         Duration::from_secs_f64(1.0 / a.rate.max(1.0)),
+        a.engine,
     );
     let hot_s = t.elapsed().as_secs_f64();
+    let engine = if a.engine {
+        Some(engine_phase(std::mem::take(&mut outcome.requests))?)
+    } else {
+        None
+    };
     drop(state);
     drop(messages);
 
@@ -101,6 +113,7 @@ pub fn run(a: &IngestBenchArgs) -> anyhow::Result<()> {
         "forecasts_per_event": outcome.forecasts as f64 / events as f64,
         "request_bytes": outcome.request_bytes,
         "dead_letters": outcome.dead_letters,
+        "engine": engine,
         "memory": memory,
     });
     if a.json {
@@ -116,6 +129,14 @@ pub fn run(a: &IngestBenchArgs) -> anyhow::Result<()> {
             outcome.batches,
             outcome.forecasts as f64 / events as f64
         );
+        if let Some(e) = &engine {
+            println!(
+                "engine (seasonal naive, in process): {} forecasts, {:.2} µs per forecast, reply {:.0} B per forecast",
+                e["forecasts"],
+                e["us_per_forecast"].as_f64().unwrap_or(0.0),
+                e["reply_bytes_per_forecast"].as_f64().unwrap_or(0.0)
+            );
+        }
         if let Some(m) = memory {
             println!(
                 "memory: {} windows of {} points: {:.0} B/series (VmRSS +{} MiB); filled at {:.2} M points/s ({:.1} s for all)",
@@ -156,6 +177,8 @@ fn encode(series: usize, points: usize) -> Vec<(i32, Vec<u8>, Vec<u8>)> {
 
 #[derive(Default)]
 struct Outcome {
+    /// The encoded requests, kept for the engine phase.
+    requests: Vec<Vec<u8>>,
     forecasts: usize,
     batches: usize,
     request_bytes: usize,
@@ -170,6 +193,7 @@ fn hot_loop(
     messages: &[(i32, Vec<u8>, Vec<u8>)],
     max_delay: Duration,
     tick: Duration,
+    keep_requests: bool,
 ) -> Outcome {
     let mut out = Outcome::default();
     let mut offsets = [0i64; PARTITIONS as usize];
@@ -186,7 +210,12 @@ fn hot_loop(
             out.request_bytes += request.encoded_len();
             out.forecasts += batch.series.len();
             out.batches += 1;
-            std::hint::black_box(request.encode_to_vec());
+            let bytes = request.encode_to_vec();
+            if keep_requests {
+                out.requests.push(bytes);
+            } else {
+                std::hint::black_box(bytes);
+            }
             state.delivered(&batch.series);
         }
         std::hint::black_box(state.take_committable());
@@ -213,6 +242,50 @@ fn hot_loop(
         &mut out,
     );
     out
+}
+
+fn engine_phase(requests: Vec<Vec<u8>>) -> anyhow::Result<serde_json::Value> {
+    let ctx = std::sync::Arc::new(seer_gpu::GpuContext::from_env()?);
+    let registry = seer_engine::ModelRegistry::load(&ctx, None, None)?;
+    let metrics = seer_engine::EngineMetrics::new(&prometheus::Registry::new())?;
+    let service = seer_engine::EngineService::new(
+        ctx,
+        std::sync::Arc::new(registry),
+        &seer_engine::EngineConfig::default(),
+        metrics,
+    )?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let t = Instant::now();
+    let (forecasts, reply_bytes) = rt.block_on(engine_loop(&service, &requests))?;
+    let seconds = t.elapsed().as_secs_f64();
+    Ok(json!({
+        "what": "seasonal naive through EngineService::forecast_batch (request decoded, reply encoded), no gRPC transport",
+        "batches": requests.len(),
+        "forecasts": forecasts,
+        "seconds": seconds,
+        "us_per_forecast": seconds * 1e6 / forecasts.max(1) as f64,
+        "reply_bytes_per_forecast": reply_bytes as f64 / forecasts.max(1) as f64,
+    }))
+}
+
+/// What the engine does per batch, without the transport. Not inlined, for callgrind.
+#[inline(never)]
+async fn engine_loop(
+    service: &seer_engine::EngineService,
+    requests: &[Vec<u8>],
+) -> anyhow::Result<(usize, usize)> {
+    let (mut forecasts, mut bytes) = (0, 0);
+    for r in requests {
+        let request = ForecastBatchRequest::decode(r.as_slice())?;
+        let response = service.forecast_batch(request, None).await?;
+        forecasts += response.forecasts.len();
+        let reply = response.encode_to_vec();
+        bytes += reply.len();
+        std::hint::black_box(reply);
+    }
+    Ok((forecasts, bytes))
 }
 
 fn memory_per_series(config: &IngestConfig, series: usize) -> anyhow::Result<serde_json::Value> {
