@@ -348,21 +348,11 @@ fn cut_seconds() -> u64 {
     env_or("SEER_FAULT_CUT_SECONDS", 30) as u64
 }
 
-/// Case 4a: the network between the ingest and the broker is cut for 30 s.
-#[test]
-#[ignore = "fault suite: scripts/fault_suite.sh"]
-fn network_cut_ingest_broker() {
-    let mut case = Case::new("cut-ingest-broker", 3);
-    let proxied: SocketAddr = std::env::var("SEER_TEST_KAFKA_PROXIED")
-        .unwrap_or_else(|_| "127.0.0.1:19095".into())
-        .parse()
-        .unwrap();
-    let proxy_at: SocketAddr = std::env::var("SEER_TEST_KAFKA_PROXY")
-        .unwrap_or_else(|_| "127.0.0.1:19096".into())
-        .parse()
-        .unwrap();
-    let proxy = Proxy::start(&case.pipeline.rt, proxy_at, proxied);
-    let (_ingest, admin) = case.pipeline.ingest_at(&proxy.addr.to_string(), &[]);
+/// Cases 4a and 4b: with the ingest's traffic (to the broker or to the engine) through `proxy`,
+/// the replay runs, the proxy cuts for `SEER_FAULT_CUT_SECONDS` and heals; readiness must drop
+/// during the cut and return after it, and nothing may be lost.
+fn cut_and_heal(mut case: Case, proxy: &Proxy, ingest_brokers: &str, what: &str) {
+    let (_ingest, admin) = case.pipeline.ingest_at(ingest_brokers, &[]);
     let mut replay = case.replay_over(60);
     case.pause(5.0, 8.0);
     let before = case.snapshot();
@@ -377,13 +367,36 @@ fn network_cut_ingest_broker() {
     case.finish(&mut replay);
     let audit = case.audit(false);
     let note = format!(
-        "{} s cut by a TCP proxy the ingest's clients bootstrap through; /readyz false after {:.1} s, true {:.1} s after the heal",
+        "{} s cut by a TCP proxy {what}; /readyz false after {:.1} s, true {:.1} s after the heal",
         cut_seconds(),
         unready.map_or(f64::NAN, |d| d.as_secs_f64()),
         ready_after.as_secs_f64()
     );
     case.report("at_least_once", 1, &audit, &[recovered], &note);
     assert!(unready.is_some(), "readiness stayed true during the cut");
+}
+
+/// Case 4a: the network between the ingest and the broker is cut for 30 s.
+#[test]
+#[ignore = "fault suite: scripts/fault_suite.sh"]
+fn network_cut_ingest_broker() {
+    let case = Case::new("cut-ingest-broker", 3);
+    let proxied: SocketAddr = std::env::var("SEER_TEST_KAFKA_PROXIED")
+        .unwrap_or_else(|_| "127.0.0.1:19095".into())
+        .parse()
+        .unwrap();
+    let proxy_at: SocketAddr = std::env::var("SEER_TEST_KAFKA_PROXY")
+        .unwrap_or_else(|_| "127.0.0.1:19096".into())
+        .parse()
+        .unwrap();
+    let proxy = Proxy::start(&case.pipeline.rt, proxy_at, proxied);
+    let through = proxy.addr.to_string();
+    cut_and_heal(
+        case,
+        &proxy,
+        &through,
+        "the ingest's clients bootstrap through",
+    );
 }
 
 /// Case 4b: the network between the ingest and the engine is cut for 30 s.
@@ -399,28 +412,8 @@ fn network_cut_ingest_engine() {
         .unwrap();
     let proxy = Proxy::start(&case.pipeline.rt, "127.0.0.1:0".parse().unwrap(), engine);
     case.pipeline.engine_url = format!("http://{}", proxy.addr);
-    let (_ingest, admin) = case.pipeline.ingest_at(&case.pipeline.brokers.clone(), &[]);
-    let mut replay = case.replay_over(60);
-    case.pause(5.0, 8.0);
-    let before = case.snapshot();
-    proxy.cut();
-    let unready = watch_unready(&case.pipeline, admin, Duration::from_secs(cut_seconds()));
-    proxy.heal();
-    let t = Instant::now();
-    let ready_after = wait_ready(&case.pipeline, admin, Duration::from_secs(120));
-    case.pipeline
-        .wait_recovered(&before, Duration::from_secs(180));
-    let recovered = t.elapsed();
-    case.finish(&mut replay);
-    let audit = case.audit(false);
-    let note = format!(
-        "{} s cut by a TCP proxy in front of the engine; /readyz false after {:.1} s, true {:.1} s after the heal",
-        cut_seconds(),
-        unready.map_or(f64::NAN, |d| d.as_secs_f64()),
-        ready_after.as_secs_f64()
-    );
-    case.report("at_least_once", 1, &audit, &[recovered], &note);
-    assert!(unready.is_some(), "readiness stayed true during the cut");
+    let brokers = case.pipeline.brokers.clone();
+    cut_and_heal(case, &proxy, &brokers, "in front of the engine");
 }
 
 /// Case 5: two ingest members; one is SIGKILLed and a third joins during the replay.
