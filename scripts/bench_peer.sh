@@ -10,7 +10,9 @@
 #   BENCH_BROKER=HOST:PORT scripts/bench_peer.sh   a broker that is already running (e.g. tansu)
 #
 # Environment: BENCH_SIZES ("1000:100 10000:100"), BENCH_PEER (the peer script's path),
-# SEER_BIN (default: target/release/seer, built if missing). The peer's Python (torch, numpy,
+# SEER_BIN (default: target/release/seer, built if missing), BENCH_SEER_ARGS (extra flags for
+# `seer bench pipeline`, e.g. "--max-batch 256 --max-delay-ms 5" to forecast more often),
+# BENCH_SEER_MODEL (both | naive | lstm). The peer's Python (torch, numpy,
 # confluent-kafka) lives in target/peer-venv, made on first use (PyPI; torch is ~5 GB).
 # Writes target/bench-peer/report.jsonl and target/bench-peer/table.md.
 set -euo pipefail
@@ -42,7 +44,8 @@ for size in $SIZES; do
     peer=$(target/peer-venv/bin/python "$PEER" "$BENCH_BROKER" "$series" "$points" | tail -n 1)
     echo "bench_peer.sh: $series series x $points points: seer (seasonal naive, LSTM 1x32)" >&2
     "$SEER" bench pipeline --brokers "$BENCH_BROKER" --events $((series * points)) \
-        --series "$series" --model both --reps 1 --latency-secs 2 --json --out "$OUT/seer.json" >/dev/null
+        --series "$series" --model "${BENCH_SEER_MODEL:-both}" --reps 1 --latency-secs 2 ${BENCH_SEER_ARGS:-} \
+        --json --out "$OUT/seer.json" >/dev/null
     python3 - "$peer" "$OUT/seer.json" >>"$OUT/report.jsonl" <<'PY'
 import json, sys
 peer, seer = json.loads(sys.argv[1]), json.load(open(sys.argv[2]))
