@@ -55,7 +55,7 @@ impl Gateway {
         let kafka = KafkaHealth::new("gateway", &config.kafka);
         let mut producer_config = config.kafka.producer_config(2);
         KafkaHealth::configure(&mut producer_config);
-        config.kafka.apply_properties(&mut producer_config);
+        config.kafka.apply_producer_properties(&mut producer_config);
         let producer: FutureProducer<HealthContext> =
             producer_config.create_with_context(kafka.context())?;
         let channel = seer_runtime::channel(&config.engine, &config.grpc, Duration::from_secs(1))

@@ -135,7 +135,7 @@ pub async fn run(
     consumer.subscribe(&[&config.topics.observations])?;
     let mut producer_config = config.kafka.producer_config(2);
     KafkaHealth::configure(&mut producer_config);
-    config.kafka.apply_properties(&mut producer_config);
+    config.kafka.apply_producer_properties(&mut producer_config);
     let producer: FutureProducer<HealthContext> =
         producer_config.create_with_context(health.context())?;
     let engines = config
@@ -489,7 +489,8 @@ impl Shell<'_> {
         if ranges.is_empty() {
             return;
         }
-        let client = self.config.kafka.client_config();
+        let mut client = self.config.kafka.client_config();
+        self.config.kafka.apply_properties(&mut client);
         let started = Instant::now();
         let read = tokio::task::spawn_blocking(move || replay(client, topic, ranges)).await;
         match read {
@@ -669,9 +670,9 @@ fn spawn_lag_reporter(
     positions: Arc<std::sync::Mutex<Vec<(i32, i64)>>>,
     shutdown: &Shutdown,
 ) {
-    let client: Result<BaseConsumer, _> = config
-        .kafka
-        .client_config()
+    let mut client_config = config.kafka.client_config();
+    config.kafka.apply_properties(&mut client_config);
+    let client: Result<BaseConsumer, _> = client_config
         .set("group.id", format!("seer-lag-{}", std::process::id()))
         .create();
     let Ok(client) = client else {

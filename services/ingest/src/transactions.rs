@@ -83,7 +83,7 @@ impl Transactions {
         c.set("transactional.id", config.transactional_id())
             .set("transaction.timeout.ms", "60000");
         KafkaHealth::configure(&mut c);
-        config.kafka.apply_properties(&mut c);
+        config.kafka.apply_producer_properties(&mut c);
         let producer: FutureProducer<HealthContext> = c.create_with_context(health.context())?;
         let p = producer.clone();
         tokio::task::spawn_blocking(move || p.init_transactions(TXN_TIMEOUT))

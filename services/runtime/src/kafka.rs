@@ -36,6 +36,72 @@ impl Default for KafkaConfig {
 
 const PROTOCOLS: [&str; 4] = ["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"];
 
+#[derive(Clone, Copy)]
+enum Role {
+    /// Settings every client starts from.
+    Any,
+    Consumer,
+    Producer,
+}
+
+/// librdkafka's consumer-only properties (CONFIGURATION.md, "C"), the ones users set.
+const CONSUMER_ONLY: &[&str] = &[
+    "group.id",
+    "group.instance.id",
+    "group.protocol",
+    "group.remote.assignor",
+    "partition.assignment.strategy",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "coordinator.query.interval.ms",
+    "max.poll.interval.ms",
+    "enable.auto.commit",
+    "auto.commit.interval.ms",
+    "enable.auto.offset.store",
+    "auto.offset.reset",
+    "queued.min.messages",
+    "queued.max.messages.kbytes",
+    "fetch.wait.max.ms",
+    "fetch.queue.backoff.ms",
+    "fetch.message.max.bytes",
+    "max.partition.fetch.bytes",
+    "fetch.max.bytes",
+    "fetch.min.bytes",
+    "fetch.error.backoff.ms",
+    "isolation.level",
+    "enable.partition.eof",
+    "check.crcs",
+    "consume.callback.max.messages",
+];
+
+/// librdkafka's producer-only properties (CONFIGURATION.md, "P"), the ones users set.
+const PRODUCER_ONLY: &[&str] = &[
+    "transactional.id",
+    "transaction.timeout.ms",
+    "enable.idempotence",
+    "enable.gapless.guarantee",
+    "queue.buffering.max.messages",
+    "queue.buffering.max.kbytes",
+    "queue.buffering.max.ms",
+    "linger.ms",
+    "message.send.max.retries",
+    "retries",
+    "queue.buffering.backpressure.threshold",
+    "compression.codec",
+    "compression.type",
+    "compression.level",
+    "batch.num.messages",
+    "batch.size",
+    "delivery.report.only.error",
+    "sticky.partitioning.linger.ms",
+    "request.required.acks",
+    "acks",
+    "request.timeout.ms",
+    "message.timeout.ms",
+    "delivery.timeout.ms",
+    "partitioner",
+];
+
 impl KafkaConfig {
     /// Plaintext to `brokers` with every other setting at its default (tests, `seer up`).
     pub fn with_brokers(brokers: impl Into<String>) -> Self {
@@ -100,7 +166,7 @@ impl KafkaConfig {
                 c.set(key, value);
             }
         }
-        self.apply_properties(&mut c);
+        self.apply(&mut c, Role::Any);
         c
     }
 
@@ -111,14 +177,37 @@ impl KafkaConfig {
         c.set("enable.idempotence", "true")
             .set("linger.ms", linger_ms.to_string())
             .set("message.timeout.ms", "30000");
-        self.apply_properties(&mut c);
+        self.apply_producer_properties(&mut c);
         c
     }
 
-    /// Sets the user's extra properties over whatever `c` holds.
+    /// Sets the user's extra properties over whatever a consumer's or admin client's `c` holds
+    /// (all but the producer-only ones).
     pub fn apply_properties<'a>(&self, c: &'a mut ClientConfig) -> &'a mut ClientConfig {
+        self.apply(c, Role::Consumer)
+    }
+
+    /// Sets the user's extra properties over whatever a producer's `c` holds (all but the
+    /// consumer-only ones).
+    pub fn apply_producer_properties<'a>(&self, c: &'a mut ClientConfig) -> &'a mut ClientConfig {
+        self.apply(c, Role::Producer)
+    }
+
+    /// `kafka.properties` go to every client that takes them: librdkafka warns about, and
+    /// ignores, a consumer property on a producer and the other way round, so each role gets
+    /// only its own and the shared ones.
+    fn apply<'a>(&self, c: &'a mut ClientConfig, role: Role) -> &'a mut ClientConfig {
         for (k, v) in &self.properties {
-            c.set(k, v);
+            let consumer_only = CONSUMER_ONLY.contains(&k.as_str());
+            let producer_only = PRODUCER_ONLY.contains(&k.as_str());
+            let applies = match role {
+                Role::Any => !consumer_only && !producer_only,
+                Role::Consumer => !producer_only,
+                Role::Producer => !consumer_only,
+            };
+            if applies {
+                c.set(k, v);
+            }
         }
         c
     }
@@ -197,6 +286,30 @@ mod tests {
         role.set("socket.keepalive.enable", "false");
         k.apply_properties(&mut role);
         assert_eq!(role.get("socket.keepalive.enable"), Some("true"));
+    }
+
+    #[test]
+    fn role_specific_properties_reach_only_their_role() {
+        let mut k = KafkaConfig::with_brokers("b:9092");
+        for (key, value) in [
+            ("session.timeout.ms", "6000"),
+            ("linger.ms", "50"),
+            ("socket.keepalive.enable", "true"),
+        ] {
+            k.properties.insert(key.into(), value.into());
+        }
+        let base = k.client_config();
+        assert_eq!(base.get("socket.keepalive.enable"), Some("true"));
+        assert_eq!(base.get("session.timeout.ms"), None);
+        assert_eq!(base.get("linger.ms"), None);
+        let mut consumer = k.client_config();
+        k.apply_properties(&mut consumer);
+        assert_eq!(consumer.get("session.timeout.ms"), Some("6000"));
+        assert_eq!(consumer.get("linger.ms"), None);
+        let producer = k.producer_config(2);
+        assert_eq!(producer.get("linger.ms"), Some("50"));
+        assert_eq!(producer.get("session.timeout.ms"), None);
+        assert_eq!(producer.get("socket.keepalive.enable"), Some("true"));
     }
 
     #[test]

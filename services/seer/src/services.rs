@@ -239,7 +239,7 @@ pub fn replay(a: &ReplayArgs) -> anyhow::Result<()> {
         // a replay waits out a broker restart or failover instead of failing half-way
         producer_config.set("message.timeout.ms", "300000");
         KafkaHealth::configure(&mut producer_config);
-        config.kafka.apply_properties(&mut producer_config);
+        config.kafka.apply_producer_properties(&mut producer_config);
         let producer: FutureProducer<HealthContext> =
             producer_config.create_with_context(health.context())?;
         // fail with the cause (credentials, TLS, no topic) instead of retrying in silence
