@@ -4,12 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::producer::FutureProducer;
 use seer_proto::v1::engine_client::EngineClient;
 use seer_proto::v1::forecasts_server::ForecastsServer;
 use seer_proto::v1::models_server::ModelsServer;
 use seer_runtime::GrpcServer;
-use seer_runtime::{HealthContext, KafkaHealth};
+use seer_runtime::KafkaHealth;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -53,11 +52,7 @@ impl Gateway {
         };
         // idempotent: an acknowledged observation is in the topic once
         let kafka = KafkaHealth::new("gateway", &config.kafka);
-        let mut producer_config = config.kafka.producer_config(2);
-        KafkaHealth::configure(&mut producer_config);
-        config.kafka.apply_producer_properties(&mut producer_config);
-        let producer: FutureProducer<HealthContext> =
-            producer_config.create_with_context(kafka.context())?;
+        let producer = kafka.producer(&config.kafka, config.kafka.producer_config(2))?;
         let channel = seer_runtime::channel(&config.engine, &config.grpc, Duration::from_secs(1))
             .map_err(|e| GatewayError::Engine {
             endpoint: config.engine.clone(),

@@ -133,11 +133,7 @@ pub async fn run(
     ready.require(engine_up.clone());
     let consumer = consumer(&config, events_tx.clone(), health.clone())?;
     consumer.subscribe(&[&config.topics.observations])?;
-    let mut producer_config = config.kafka.producer_config(2);
-    KafkaHealth::configure(&mut producer_config);
-    config.kafka.apply_producer_properties(&mut producer_config);
-    let producer: FutureProducer<HealthContext> =
-        producer_config.create_with_context(health.context())?;
+    let producer = health.producer(&config.kafka, config.kafka.producer_config(2))?;
     let engines = config
         .engines()
         .into_iter()

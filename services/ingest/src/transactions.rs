@@ -82,9 +82,7 @@ impl Transactions {
         let mut c = config.kafka.producer_config(2);
         c.set("transactional.id", config.transactional_id())
             .set("transaction.timeout.ms", "60000");
-        KafkaHealth::configure(&mut c);
-        config.kafka.apply_producer_properties(&mut c);
-        let producer: FutureProducer<HealthContext> = c.create_with_context(health.context())?;
+        let producer = health.producer(&config.kafka, c)?;
         let p = producer.clone();
         tokio::task::spawn_blocking(move || p.init_transactions(TXN_TIMEOUT))
             .await

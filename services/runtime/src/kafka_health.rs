@@ -10,6 +10,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
+use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
 use serde::Deserialize;
 
@@ -76,6 +77,19 @@ impl KafkaHealth {
     /// win when applied afterwards).
     pub fn configure(config: &mut ClientConfig) -> &mut ClientConfig {
         config.set("statistics.interval.ms", STATS_INTERVAL_MS)
+    }
+
+    /// A producer from `config` (what `KafkaConfig::producer_config` gave, plus the caller's own
+    /// settings), reporting to this health; the user's producer properties are applied last, so
+    /// they still win.
+    pub fn producer(
+        &self,
+        kafka: &KafkaConfig,
+        mut config: ClientConfig,
+    ) -> Result<FutureProducer<HealthContext>, KafkaError> {
+        KafkaHealth::configure(&mut config);
+        kafka.apply_producer_properties(&mut config);
+        config.create_with_context(self.context())
     }
 
     /// A context for a client with no context of its own.

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use prost::Message as _;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureRecord, Producer};
 use seer_core::csv::read_long_csv;
 use seer_ingest::IngestMetrics;
 use seer_proto::convert::timestamp;
 use seer_proto::v1::Observation;
-use seer_runtime::{HealthContext, KafkaHealth, Readiness, Shutdown, init_logging, spawn_admin};
+use seer_runtime::{KafkaHealth, Readiness, Shutdown, init_logging, spawn_admin};
 
 use crate::config::{ConfigArgs, Service, TopicArgs, kafka_properties, load};
 
@@ -238,10 +238,7 @@ pub fn replay(a: &ReplayArgs) -> anyhow::Result<()> {
         let mut producer_config = config.kafka.producer_config(5);
         // a replay waits out a broker restart or failover instead of failing half-way
         producer_config.set("message.timeout.ms", "300000");
-        KafkaHealth::configure(&mut producer_config);
-        config.kafka.apply_producer_properties(&mut producer_config);
-        let producer: FutureProducer<HealthContext> =
-            producer_config.create_with_context(health.context())?;
+        let producer = health.producer(&config.kafka, producer_config)?;
         // fail with the cause (credentials, TLS, no topic) instead of retrying in silence
         let (p, t, h) = (producer.clone(), topic.clone(), health.clone());
         tokio::task::spawn_blocking(move || h.check_topic(p.client(), &t, Duration::from_secs(15)))
