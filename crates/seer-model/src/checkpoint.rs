@@ -259,18 +259,22 @@ pub fn expected_tensors(c: &ModelConfig) -> Result<Vec<(String, Vec<usize>)>, Mo
 
 pub fn read_config(dir: &Path) -> Result<ModelConfig, ModelError> {
     let path = dir.join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| ModelError::Io {
+    let text = std::fs::read(&path).map_err(|e| ModelError::Io {
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
-    let config: ModelConfig = serde_json::from_str(&text).map_err(|e| ModelError::Config {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    config.validate().map_err(|e| ModelError::Config {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    parse_config(&text, &path.display().to_string())
+}
+
+/// A `config.json`'s bytes, parsed and validated; errors name `origin` (a path, a store
+/// location).
+pub fn parse_config(bytes: &[u8], origin: &str) -> Result<ModelConfig, ModelError> {
+    let fail = |message: String| ModelError::Config {
+        path: origin.to_string(),
+        message,
+    };
+    let config: ModelConfig = serde_json::from_slice(bytes).map_err(|e| fail(e.to_string()))?;
+    config.validate().map_err(|e| fail(e.to_string()))?;
     Ok(config)
 }
 
@@ -287,18 +291,39 @@ pub fn load(dir: &Path) -> Result<(ModelConfig, Weights), ModelError> {
     Ok((config, weights))
 }
 
+/// The bytes of a checkpoint's two files, exactly as [`save`] writes them.
+pub fn checkpoint_bytes(
+    config: &ModelConfig,
+    weights: &Weights,
+) -> Result<(Vec<u8>, Vec<u8>), ModelError> {
+    let text =
+        serde_json::to_string_pretty(config).map_err(|e| ModelError::invalid(e.to_string()))?;
+    Ok(((text + "\n").into_bytes(), weights.to_safetensors()?))
+}
+
+/// A model's version: hex of a 48-bit FNV-1a hash over `config.json` then
+/// `model.safetensors`, so the same files give the same version on every replica.
+pub fn content_version(config_bytes: &[u8], weights_bytes: &[u8]) -> String {
+    // FNV-1a over the concatenation, streamed: the offset basis continues through both files.
+    let mut h: u64 = seer_core::hash::fnv1a64(config_bytes);
+    for &b in weights_bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:012x}", h >> 16)
+}
+
 pub fn save(dir: &Path, config: &ModelConfig, weights: &Weights) -> Result<(), ModelError> {
     let io = |p: &Path, e: std::io::Error| ModelError::Io {
         path: p.display().to_string(),
         message: e.to_string(),
     };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let text =
-        serde_json::to_string_pretty(config).map_err(|e| ModelError::invalid(e.to_string()))?;
+    let (config_bytes, weights_bytes) = checkpoint_bytes(config, weights)?;
     let cpath = dir.join(CONFIG_FILE);
-    std::fs::write(&cpath, text + "\n").map_err(|e| io(&cpath, e))?;
+    std::fs::write(&cpath, config_bytes).map_err(|e| io(&cpath, e))?;
     let wpath = dir.join(WEIGHTS_FILE);
-    std::fs::write(&wpath, weights.to_safetensors()?).map_err(|e| io(&wpath, e))?;
+    std::fs::write(&wpath, weights_bytes).map_err(|e| io(&wpath, e))?;
     Ok(())
 }
 

@@ -36,9 +36,19 @@ pub struct EngineConfig {
     pub min_observed_fraction: f64,
     /// Largest request or response message, each way.
     pub max_message_bytes: usize,
+    /// Follow the models topic and swap versions live (see `follow`).
+    pub follow_models: bool,
     /// The shared `[grpc]` section (keepalive), filled in by the binary.
     #[serde(skip)]
     pub grpc: seer_runtime::GrpcConfig,
+    /// The shared `[kafka]` section, `topics.models` and `[model_store]`, filled in by the
+    /// binary; read only when `follow_models` is on.
+    #[serde(skip)]
+    pub kafka: seer_runtime::KafkaConfig,
+    #[serde(skip)]
+    pub models_topic: String,
+    #[serde(skip)]
+    pub model_store: seer_runtime::ModelStoreConfig,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +69,11 @@ impl EngineConfig {
                 "engine.min_observed_fraction must be in [0, 1], got {}",
                 self.min_observed_fraction
             )));
+        }
+        if self.follow_models && self.model_store.dir.is_empty() {
+            return Err(EngineError::Config(
+                "engine.follow_models needs model_store.dir: the directory model versions are read from".into(),
+            ));
         }
         if self.max_message_bytes < 1024 {
             return Err(EngineError::Config(

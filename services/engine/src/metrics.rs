@@ -27,6 +27,13 @@ pub struct EngineMetrics {
     /// `seer_engine_queue_seconds`: how long a request waited for a GPU slot (admitted or
     /// refused); what the engine's autoscaling and its queue alert watch.
     pub queue_seconds: Histogram,
+    /// `seer_engine_model_swaps_total{model,direction}`: live version changes read from the
+    /// models topic (`forward`: a new version loaded; `back`: the previous one restored).
+    pub model_swaps_total: IntCounterVec,
+    /// `seer_engine_model_load_failures_total{model,reason}`: versions named active on the
+    /// models topic that this engine refused (`checksum`, `io`, `location`, `unknown_version`,
+    /// `version_mismatch`, `load`, `warm_up`); it keeps serving what it had.
+    pub model_load_failures_total: IntCounterVec,
 }
 
 impl EngineMetrics {
@@ -87,8 +94,26 @@ impl EngineMetrics {
         registry.register(Box::new(kernel_seconds.clone()))?;
         registry.register(Box::new(fallback_total.clone()))?;
         registry.register(Box::new(series_errors_total.clone()))?;
+        let model_swaps_total = IntCounterVec::new(
+            Opts::new(
+                "seer_engine_model_swaps_total",
+                "Live model version changes read from the models topic",
+            ),
+            &["model", "direction"],
+        )?;
+        let model_load_failures_total = IntCounterVec::new(
+            Opts::new(
+                "seer_engine_model_load_failures_total",
+                "Model versions named active that this engine refused to serve",
+            ),
+            &["model", "reason"],
+        )?;
         registry.register(Box::new(model_info.clone()))?;
+        registry.register(Box::new(model_swaps_total.clone()))?;
+        registry.register(Box::new(model_load_failures_total.clone()))?;
         Ok(EngineMetrics {
+            model_swaps_total,
+            model_load_failures_total,
             requests_total,
             batch_series,
             kernel_seconds,

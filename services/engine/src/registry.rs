@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-use seer_core::hash::fnv1a64;
 use seer_gpu::GpuContext;
-use seer_model::checkpoint::{self, CONFIG_FILE, WEIGHTS_FILE, Weights};
+use seer_model::checkpoint::{self, CONFIG_FILE, WEIGHTS_FILE, Weights, content_version};
 use seer_model::{MAX_HORIZON, Model, ModelConfig, ModelKind};
 use seer_proto::v1::ModelInfo;
 
@@ -71,21 +70,19 @@ impl ServedModel {
     }
 }
 
-/// The served models by name, and which one answers requests that name none.
-pub struct ModelRegistry {
-    models: BTreeMap<String, Arc<ServedModel>>,
-    default: String,
+/// The versions of one model this engine holds: the one it serves and the one before it (kept
+/// loaded, so a rollback is a swap, not a load).
+struct Versions {
+    active: Arc<ServedModel>,
+    previous: Option<Arc<ServedModel>>,
 }
 
-/// `config.json` + `model.safetensors` → version string.
-pub fn model_version(config_bytes: &[u8], weights_bytes: &[u8]) -> String {
-    // FNV-1a over the concatenation, streamed: the offset basis continues through both files.
-    let mut h: u64 = fnv1a64(config_bytes);
-    for &b in weights_bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{:012x}", h >> 16)
+/// The served models by name, and which one answers requests that name none. A model's active
+/// version can be swapped while requests run: each request holds the `Arc` it resolved, so a
+/// batch in flight finishes on the version it started with.
+pub struct ModelRegistry {
+    models: RwLock<BTreeMap<String, Versions>>,
+    default: String,
 }
 
 impl ModelRegistry {
@@ -131,7 +128,7 @@ impl ModelRegistry {
         models: Vec<ServedModel>,
         default_model: Option<&str>,
     ) -> Result<ModelRegistry, EngineError> {
-        let mut map = BTreeMap::new();
+        let mut map: BTreeMap<String, Arc<ServedModel>> = BTreeMap::new();
         map.insert(
             SEASONAL_NAIVE.to_string(),
             Arc::new(ServedModel {
@@ -191,17 +188,81 @@ impl ModelRegistry {
             }
         };
         Ok(ModelRegistry {
-            models: map,
+            models: RwLock::new(
+                map.into_iter()
+                    .map(|(name, active)| {
+                        (
+                            name,
+                            Versions {
+                                active,
+                                previous: None,
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
             default,
         })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Versions>> {
+        self.models.read().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn default_name(&self) -> &str {
         &self.default
     }
 
+    /// The active version of `name`.
     pub fn get(&self, name: &str) -> Option<Arc<ServedModel>> {
-        self.models.get(name).cloned()
+        self.read().get(name).map(|v| v.active.clone())
+    }
+
+    /// The version held for rollback, if any.
+    pub fn previous(&self, name: &str) -> Option<Arc<ServedModel>> {
+        self.read().get(name).and_then(|v| v.previous.clone())
+    }
+
+    /// The version of `name` a request pins: the active one or the one held before it.
+    pub fn pinned(&self, name: &str, version: &str) -> Option<Arc<ServedModel>> {
+        let map = self.read();
+        let v = map.get(name)?;
+        std::iter::once(&v.active)
+            .chain(v.previous.as_ref())
+            .find(|m| m.version == version)
+            .cloned()
+    }
+
+    /// Serves `model` as the active version of its name; the replaced version is kept as the
+    /// previous one and returned. A model that is not served already, or of another kind than
+    /// the one it replaces, is refused: a swap changes weights, not what a name means.
+    pub fn swap(&self, model: Arc<ServedModel>) -> Result<Arc<ServedModel>, EngineError> {
+        let mut map = self.models.write().unwrap_or_else(|e| e.into_inner());
+        let v = map
+            .get_mut(&model.name)
+            .ok_or_else(|| EngineError::UnknownModel(model.name.clone()))?;
+        if v.active.kind_name() != model.kind_name() {
+            return Err(EngineError::Config(format!(
+                "model {:?} is a {} model; version {} is a {}",
+                model.name,
+                v.active.kind_name(),
+                model.version,
+                model.kind_name()
+            )));
+        }
+        let old = std::mem::replace(&mut v.active, model);
+        v.previous = Some(old.clone());
+        Ok(old)
+    }
+
+    /// Swaps the active and the previous version back; `None` when there is no previous one.
+    pub fn swap_back(&self, name: &str) -> Option<Arc<ServedModel>> {
+        let mut map = self.models.write().unwrap_or_else(|e| e.into_inner());
+        let v = map.get_mut(name)?;
+        let previous = v.previous.take()?;
+        let old = std::mem::replace(&mut v.active, previous);
+        v.previous = Some(old.clone());
+        Some(old)
     }
 
     /// The model a request names; the default for an empty name.
@@ -211,15 +272,17 @@ impl ModelRegistry {
             .ok_or_else(|| EngineError::UnknownModel(name.to_string()))
     }
 
-    pub fn models(&self) -> impl Iterator<Item = &Arc<ServedModel>> {
-        self.models.values()
+    /// The active version of every model, by name.
+    pub fn models(&self) -> Vec<Arc<ServedModel>> {
+        self.read().values().map(|v| v.active.clone()).collect()
     }
 
     /// The horizon of a request that asks for 0.
     pub fn default_horizon(&self, model: &ServedModel) -> usize {
+        let default = self.get(&self.default);
         match model.config().or_else(|| {
-            self.models
-                .get(&self.default)
+            default
+                .as_deref()
                 .and_then(|d| d.config())
                 .filter(|_| self.default != SEASONAL_NAIVE)
         }) {
@@ -230,8 +293,8 @@ impl ModelRegistry {
 
     /// What ListModels answers, by name.
     pub fn infos(&self) -> Vec<ModelInfo> {
-        self.models
-            .values()
+        self.models()
+            .iter()
             .map(|m| {
                 let c = m.config();
                 ModelInfo {
@@ -255,11 +318,6 @@ pub fn load_checkpoint(
     name: &str,
     dir: &Path,
 ) -> Result<ServedModel, EngineError> {
-    let fail = |source| EngineError::Load {
-        name: name.to_string(),
-        path: dir.display().to_string(),
-        source: Box::new(source),
-    };
     let read = |file: &str| {
         let p = dir.join(file);
         std::fs::read(&p).map_err(|e| EngineError::Io {
@@ -269,12 +327,35 @@ pub fn load_checkpoint(
     };
     let config_bytes = read(CONFIG_FILE)?;
     let weights_bytes = read(WEIGHTS_FILE)?;
-    let config = checkpoint::read_config(dir).map_err(fail)?;
-    let weights = Weights::from_safetensors(&weights_bytes).map_err(fail)?;
+    served_from_bytes(
+        ctx,
+        name,
+        &dir.display().to_string(),
+        &config_bytes,
+        &weights_bytes,
+    )
+}
+
+/// A served model from a checkpoint's two files (a models directory, the model store);
+/// `origin` names where they came from in errors.
+pub fn served_from_bytes(
+    ctx: &GpuContext,
+    name: &str,
+    origin: &str,
+    config_bytes: &[u8],
+    weights_bytes: &[u8],
+) -> Result<ServedModel, EngineError> {
+    let fail = |source| EngineError::Load {
+        name: name.to_string(),
+        path: origin.to_string(),
+        source: Box::new(source),
+    };
+    let config = checkpoint::parse_config(config_bytes, origin).map_err(fail)?;
+    let weights = Weights::from_safetensors(weights_bytes).map_err(fail)?;
     let model = Model::from_parts(ctx, config, weights).map_err(fail)?;
     Ok(ServedModel {
         name: name.to_string(),
-        version: model_version(&config_bytes, &weights_bytes),
+        version: content_version(config_bytes, weights_bytes),
         backend: Backend::Neural(Box::new(model)),
     })
 }
@@ -285,15 +366,15 @@ mod tests {
 
     #[test]
     fn version_is_short_hex_and_sensitive_to_both_files() {
-        let v = model_version(b"{}", b"abc");
+        let v = content_version(b"{}", b"abc");
         assert_eq!(v.len(), 12);
         assert!(v.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(v, model_version(b"{} ", b"abc"));
-        assert_ne!(v, model_version(b"{}", b"abd"));
+        assert_ne!(v, content_version(b"{} ", b"abc"));
+        assert_ne!(v, content_version(b"{}", b"abd"));
         // streaming equals hashing the concatenation
         assert_eq!(
-            model_version(b"ab", b"cd"),
-            format!("{:012x}", fnv1a64(b"abcd") >> 16)
+            content_version(b"ab", b"cd"),
+            format!("{:012x}", seer_core::hash::fnv1a64(b"abcd") >> 16)
         );
     }
 

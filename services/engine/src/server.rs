@@ -15,7 +15,7 @@ use tonic::server::NamedService;
 use crate::config::EngineConfig;
 use crate::error::EngineError;
 use crate::metrics::EngineMetrics;
-use crate::registry::ModelRegistry;
+use crate::registry::{ModelRegistry, ServedModel};
 use crate::service::EngineService;
 
 /// Largest request or response message each way by default (a batch of long windows, or sample
@@ -67,7 +67,51 @@ pub async fn serve_with_context(
     }
     let metrics = EngineMetrics::new(&metrics)?;
     let service = EngineService::new(ctx, Arc::new(registry), &config, metrics)?;
+    if config.follow_models {
+        start_following(&service, &config, &shutdown).await?;
+    }
     serve_service(service, &config, listener, ready, shutdown).await
+}
+
+/// How long a starting engine waits to read the models topic before serving what its models
+/// directory holds (a broker that is down must not keep every engine from starting).
+const CATCH_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads the models topic to its end and swaps to the versions it names (so a new replica
+/// starts on the active version), then keeps following it.
+async fn start_following(
+    service: &EngineService,
+    config: &EngineConfig,
+    shutdown: &CancellationToken,
+) -> Result<(), EngineError> {
+    let store: Arc<dyn seer_runtime::ModelStore> =
+        Arc::new(config.model_store.open().ok_or_else(|| {
+            EngineError::Config("engine.follow_models needs model_store.dir".into())
+        })?);
+    let health = seer_runtime::KafkaHealth::new("engine models feed", &config.kafka);
+    let feed = seer_runtime::ModelsFeed::start(
+        &config.kafka,
+        &health,
+        &config.models_topic,
+        "seer-engine",
+        shutdown.clone(),
+    )
+    .map_err(|e| EngineError::Config(format!("following {}: {e}", config.models_topic)))?;
+    if !feed.wait_caught_up(CATCH_UP_TIMEOUT).await {
+        tracing::warn!(
+            topic = %config.models_topic,
+            "models topic not read within {CATCH_UP_TIMEOUT:?}; serving the models directory until it is"
+        );
+    }
+    let mut refused = std::collections::HashSet::new();
+    crate::follow::reconcile(service, &feed, &store, &mut refused).await;
+    tokio::spawn(crate::follow::follow_models(
+        service.clone(),
+        feed,
+        store,
+        shutdown.clone(),
+    ));
+    Ok(())
 }
 
 /// Serves an already built service until `shutdown` is cancelled: after [`warm_up`], health
@@ -104,55 +148,64 @@ pub async fn serve_service(
 /// buffers allocated before the first real request (and a model that cannot forecast on this
 /// adapter fails the start, not the traffic).
 pub async fn warm_up(service: &EngineService) -> Result<(), EngineError> {
-    let infos = service.list_models().models;
-    for info in infos {
-        let Some(model) = service.registry().models().find(|m| m.name == info.name) else {
-            continue;
-        };
-        if !model.forecasts() {
-            continue;
-        }
-        let freq = if info.freq_seconds > 0 {
-            info.freq_seconds
-        } else {
-            3600
-        };
-        let points = (info.context_length as usize).max(48);
-        let values: Vec<f64> = (0..points)
-            .map(|k| 10.0 + (k as f64 * std::f64::consts::TAU / 24.0).sin())
-            .collect();
-        let request = ForecastBatchRequest {
-            model: info.name.clone(),
-            windows: vec![SeriesWindow {
-                series_id: "seer-warm-up".into(),
-                start: Some(seer_proto::convert::timestamp(1_700_000_000)),
-                freq_seconds: freq,
-                values,
-                partial: false,
-            }],
-            horizon: info.horizon.min(info.max_horizon.max(1)),
-            ..Default::default()
-        };
-        let started = std::time::Instant::now();
-        let response =
-            service
-                .forecast_unmetered(request)
-                .await
-                .map_err(|e| EngineError::WarmUp {
-                    model: info.name.clone(),
-                    message: e.to_string(),
-                })?;
-        if let Some(e) = response.errors.first() {
-            return Err(EngineError::WarmUp {
-                model: info.name.clone(),
-                message: e.reason.clone(),
-            });
-        }
-        tracing::info!(
-            model = %info.name,
-            seconds = started.elapsed().as_secs_f64(),
-            "warm-up forecast"
-        );
+    for model in service.registry().models() {
+        warm_up_version(service, model).await?;
     }
+    Ok(())
+}
+
+/// The warm-up of one version, also run on a version the models topic names before it is
+/// swapped in.
+pub(crate) async fn warm_up_version(
+    service: &EngineService,
+    model: Arc<ServedModel>,
+) -> Result<(), EngineError> {
+    if !model.forecasts() {
+        return Ok(());
+    }
+    let name = model.name.clone();
+    let (context, freq) = model
+        .config()
+        .map_or((0, 0), |c| (c.context_length, c.freq));
+    let freq = if freq > 0 { freq } else { 3600 };
+    let points = context.max(48);
+    let values: Vec<f64> = (0..points)
+        .map(|k| 10.0 + (k as f64 * std::f64::consts::TAU / 24.0).sin())
+        .collect();
+    let horizon = service
+        .registry()
+        .default_horizon(&model)
+        .min(model.max_horizon().max(1));
+    let request = ForecastBatchRequest {
+        model: name.clone(),
+        windows: vec![SeriesWindow {
+            series_id: "seer-warm-up".into(),
+            start: Some(seer_proto::convert::timestamp(1_700_000_000)),
+            freq_seconds: freq,
+            values,
+            partial: false,
+        }],
+        horizon: horizon as u32,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let response = service
+        .forecast_version(model, request)
+        .await
+        .map_err(|e| EngineError::WarmUp {
+            model: name.clone(),
+            message: e.to_string(),
+        })?;
+    if let Some(e) = response.errors.first() {
+        return Err(EngineError::WarmUp {
+            model: name,
+            message: e.reason.clone(),
+        });
+    }
+    tracing::info!(
+        model = %name,
+        seconds = started.elapsed().as_secs_f64(),
+        "warm-up forecast"
+    );
     Ok(())
 }

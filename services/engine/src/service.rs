@@ -165,14 +165,18 @@ impl EngineService {
         result
     }
 
-    /// A forecast that counts in no metric (the warm-up is not traffic).
-    /// It also waits for a GPU slot as long as it takes: it runs before any traffic.
-    pub(crate) async fn forecast_unmetered(
+    /// A forecast of `model` (perhaps a version not swapped in yet) that counts in no metric and
+    /// waits for a GPU slot as long as it takes: the warm-up is not traffic.
+    pub(crate) async fn forecast_version(
         &self,
+        model: Arc<ServedModel>,
         request: ForecastBatchRequest,
     ) -> Result<ForecastBatchResponse, EngineError> {
-        let model = self.inner.registry.resolve(&request.model)?;
         self.run(model, request, None, Traffic::WarmUp).await
+    }
+
+    pub(crate) fn context(&self) -> &Arc<GpuContext> {
+        &self.inner.ctx
     }
 
     async fn forecast_inner(
@@ -185,14 +189,26 @@ impl EngineService {
             Err(e) => return ("unknown".into(), Err(e)),
         };
         let label = model.name.clone();
-        if !request.model_version.is_empty() && request.model_version != model.version {
-            let err = EngineError::UnknownVersion {
-                model: model.name.clone(),
-                version: request.model_version.clone(),
-                serving: model.version.clone(),
-            };
-            return (label, Err(err));
-        }
+        let model = if request.model_version.is_empty() || request.model_version == model.version {
+            model
+        } else {
+            // a pinned version is served while this engine still holds it (active or previous)
+            match self
+                .inner
+                .registry
+                .pinned(&model.name, &request.model_version)
+            {
+                Some(m) => m,
+                None => {
+                    let err = EngineError::UnknownVersion {
+                        model: model.name.clone(),
+                        version: request.model_version.clone(),
+                        serving: model.version.clone(),
+                    };
+                    return (label, Err(err));
+                }
+            }
+        };
         (
             label,
             self.run(model, request, deadline, Traffic::Request).await,

@@ -1,14 +1,17 @@
-//! The models there are and the version of each this gateway treats as active: the engine's
-//! model list (cached, [`EngineModels`]) and the active/previous version per model name
-//! ([`ModelState`]), kept in this gateway's memory. The state is per replica and starts empty on
-//! a restart; until a version is activated, the served one counts as active.
+//! The models there are and the version of each that is active: the engine's model list
+//! (cached, [`EngineModels`]) and, per model name, the active and previous version and the live
+//! quality of each version as the models topic records them ([`ModelState`]). Every gateway
+//! replica reads the same topic, and Activate/Rollback write to it, so replicas agree and a
+//! restart loses nothing.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use seer_proto::v1::engine_client::EngineClient;
-use seer_proto::v1::{ListModelsRequest, ModelInfo};
+use seer_proto::v1::{ListModelsRequest, ModelInfo, VersionQuality};
+use seer_runtime::models_topic::{ActiveRecord, ModelRecord, now_ms};
+use seer_runtime::{KafkaHealth, ModelsFeed, ModelsPublisher, RuntimeError};
+use tokio_util::sync::CancellationToken;
 use tonic::Request;
 use tonic::transport::Channel;
 
@@ -17,57 +20,135 @@ use crate::status::RequestError;
 /// How long a ListModels answer is reused before the engine is asked again.
 const MODELS_TTL: Duration = Duration::from_secs(2);
 
-/// The versions of one model as this gateway tracks them.
+/// How long Activate/Rollback wait to read their own record back from the topic.
+const READ_BACK: Duration = Duration::from_secs(5);
+
+/// The versions of one model as the models topic records them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Versions {
     pub active: String,
     pub previous: String,
     pub activated_at: Option<prost_types::Timestamp>,
+    pub reason: String,
 }
 
-/// Active/previous version per model name (see the module docs).
-#[derive(Default)]
+fn timestamp_ms(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+/// Active/previous version and live quality per model name (see the module docs).
 pub struct ModelState {
-    versions: Mutex<HashMap<String, Versions>>,
+    feed: ModelsFeed,
+    publisher: ModelsPublisher,
 }
 
 impl ModelState {
+    /// Starts reading `topic`; records are written through `health`'s producer settings.
+    pub fn start(
+        kafka: &seer_runtime::KafkaConfig,
+        health: &KafkaHealth,
+        topic: &str,
+        shutdown: CancellationToken,
+    ) -> Result<ModelState, RuntimeError> {
+        Ok(ModelState {
+            feed: ModelsFeed::start(kafka, health, topic, "seer-gateway", shutdown)?,
+            publisher: ModelsPublisher::new(kafka, health, topic)?,
+        })
+    }
+
     pub fn get(&self, name: &str) -> Versions {
-        self.versions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
-            .unwrap_or_default()
+        self.feed.with(|v| {
+            v.active(name)
+                .map(|a| Versions {
+                    active: a.active.clone(),
+                    previous: a.previous.clone(),
+                    activated_at: Some(timestamp_ms(a.at_ms)),
+                    reason: a.reason.clone(),
+                })
+                .unwrap_or_default()
+        })
     }
 
-    pub fn activate(&self, name: &str, version: &str) -> Versions {
-        let mut map = self.versions.lock().unwrap_or_else(|e| e.into_inner());
-        let v = map.entry(name.to_string()).or_default();
-        if v.active != version {
-            v.previous = std::mem::replace(&mut v.active, version.to_string());
+    /// Whether the topic records `version` of `name` (a version engines can load).
+    pub fn knows(&self, name: &str, version: &str) -> bool {
+        self.feed.with(|v| v.version(name, version).is_some())
+    }
+
+    /// Live quality of each version of `name`, newest score first.
+    pub fn quality(&self, name: &str) -> Vec<VersionQuality> {
+        let mut out: Vec<(i64, VersionQuality)> = self.feed.with(|v| {
+            v.get(name)
+                .map(|e| {
+                    e.quality
+                        .values()
+                        .map(|q| {
+                            (
+                                q.at_ms,
+                                VersionQuality {
+                                    version: q.version.clone(),
+                                    mase: q.mase,
+                                    wql: q.wql,
+                                    coverage_80: q.coverage_80,
+                                    scored_points: q.scored_points,
+                                    updated_at: Some(timestamp_ms(q.at_ms)),
+                                },
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+        out.sort_by_key(|q| std::cmp::Reverse(q.0));
+        out.into_iter().map(|(_, q)| q).collect()
+    }
+
+    /// Records `active` (with `previous` before it) as the version of `name` every engine
+    /// serves, and waits to read the record back, so the answer reflects it.
+    pub async fn set_active(
+        &self,
+        name: &str,
+        active: &str,
+        previous: &str,
+        reason: &str,
+    ) -> Result<Versions, RequestError> {
+        let record = ActiveRecord {
+            model: name.to_string(),
+            active: active.to_string(),
+            previous: previous.to_string(),
+            at_ms: now_ms(),
+            reason: reason.to_string(),
+        };
+        let at = record.at_ms;
+        self.publisher
+            .publish(&ModelRecord::Active(record))
+            .await
+            .map_err(|e| match e {
+                RuntimeError::Kafka(k) => RequestError::Kafka(k),
+                other => RequestError::Internal(other.to_string()),
+            })?;
+        let seen = self
+            .feed
+            .wait_until(READ_BACK, |v| {
+                v.active(name)
+                    .is_some_and(|a| a.active == active && a.at_ms >= at)
+            })
+            .await;
+        if !seen {
+            tracing::warn!(
+                model = name,
+                version = active,
+                "activation written but not read back within {READ_BACK:?}"
+            );
         }
-        v.activated_at = Some(now());
-        v.clone()
-    }
-
-    /// Swaps active and previous; `None` when there is no previous version.
-    pub fn rollback(&self, name: &str) -> Option<Versions> {
-        let mut map = self.versions.lock().unwrap_or_else(|e| e.into_inner());
-        let v = map.get_mut(name).filter(|v| !v.previous.is_empty())?;
-        std::mem::swap(&mut v.active, &mut v.previous);
-        v.activated_at = Some(now());
-        Some(v.clone())
-    }
-}
-
-fn now() -> prost_types::Timestamp {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    prost_types::Timestamp {
-        seconds: d.as_secs() as i64,
-        nanos: d.subsec_nanos() as i32,
+        Ok(Versions {
+            active: active.to_string(),
+            previous: previous.to_string(),
+            activated_at: Some(timestamp_ms(at)),
+            reason: reason.to_string(),
+        })
     }
 }
 
@@ -162,21 +243,11 @@ pub(crate) fn max_horizon(info: &ModelInfo, limit: u32) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
-    fn activate_and_rollback_track_two_versions() {
-        let s = ModelState::default();
-        assert_eq!(s.get("m"), Versions::default());
-        assert!(s.rollback("m").is_none());
-        let v = s.activate("m", "v1");
-        assert_eq!((v.active.as_str(), v.previous.as_str()), ("v1", ""));
-        assert!(s.rollback("m").is_none());
-        // activating the active version again keeps the previous one
-        s.activate("m", "v2");
-        let v = s.activate("m", "v2");
-        assert_eq!((v.active.as_str(), v.previous.as_str()), ("v2", "v1"));
-        let v = s.rollback("m").unwrap();
-        assert_eq!((v.active.as_str(), v.previous.as_str()), ("v1", "v2"));
+    fn record_times_become_timestamps() {
+        let t = super::timestamp_ms(1_700_000_000_123);
+        assert_eq!((t.seconds, t.nanos), (1_700_000_000, 123_000_000));
+        let t = super::timestamp_ms(-1);
+        assert_eq!((t.seconds, t.nanos), (-1, 999_000_000));
     }
 }

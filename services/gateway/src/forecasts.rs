@@ -199,6 +199,9 @@ impl ForecastsService {
                     ),
                 ));
             }
+            // pinned to the active version, which an engine mid-swap may still hold as its
+            // previous one
+            let active = self.shared.models_state.get(&info.name).active;
             let mut call = Request::new(ForecastBatchRequest {
                 model: info.name.clone(),
                 windows: vec![window],
@@ -207,7 +210,7 @@ impl ForecastsService {
                 num_samples: req.num_samples,
                 return_samples: req.return_samples,
                 seed: req.seed,
-                ..Default::default()
+                model_version: active.clone(),
             });
             call.set_timeout(timeout);
             let mut resp = self
@@ -228,7 +231,6 @@ impl ForecastsService {
             let forecast = resp.forecasts.pop().ok_or_else(|| {
                 RequestError::Internal("engine answered without a forecast".into())
             })?;
-            let active = self.shared.models_state.get(&forecast.model).active;
             if !active.is_empty() && active != forecast.model_version {
                 return Err(RequestError::VersionMismatch {
                     model: forecast.model,

@@ -6,7 +6,7 @@
 //! view from the topic. New forecasts also go to a broadcast channel that feeds `Watch`. Ad-hoc
 //! `Forecast` calls go to an engine, `Ingest` writes onto the observations topic with an
 //! idempotent producer, and `Models` forwards to the engine's `ListModels` while keeping the
-//! active/previous version per model in memory ([`ModelState`]).
+//! active/previous version per model from the models topic ([`ModelState`]).
 
 mod auth;
 mod catalog;

@@ -1,13 +1,14 @@
 //! `seer.v1.Models`: what the engine serves (its `ListModels`), and which version of each model
-//! this gateway treats as active.
+//! is active.
 //!
-//! State: per model name, the active and the previous version, kept in this gateway's memory
-//! ([`ModelState`](crate::catalog::ModelState)); it is per replica and starts empty on a restart (until a version is
-//! activated, the served one counts as active). Activate records a version the engine serves
-//! (NOT_FOUND otherwise); Rollback swaps active and previous. An ad-hoc Forecast answered by a
-//! version other than the active one is refused with FAILED_PRECONDITION, so an operator who
-//! pinned a version never gets another one silently. Engines do not swap versions on Activate
-//! yet (the trainer of wave 2 will): today a new version arrives by redeploying the engines.
+//! State: per model name, the active and the previous version and the live quality of each
+//! version, as the models topic records them ([`ModelState`](crate::catalog::ModelState)); until
+//! a version is recorded, the served one counts as active. Activate records a version the topic
+//! knows (the trainer registers every version it writes to the model store) or the one the
+//! engine serves (NOT_FOUND otherwise); Rollback records the previous version as active again.
+//! Every engine that follows the topic swaps to the recorded version live. An ad-hoc Forecast
+//! is pinned to the active version: an engine that no longer holds it answers NOT_FOUND, so an
+//! operator who activated a version never gets another one silently.
 
 use std::sync::Arc;
 
@@ -34,10 +35,12 @@ impl ModelsService {
         let v = self.shared.models_state.get(&info.name);
         ServedModel {
             max_horizon: max_horizon(&info, self.shared.config.max_horizon),
+            quality: self.shared.models_state.quality(&info.name),
             info: Some(info),
             active_version: v.active,
             previous_version: v.previous,
             activated_at: v.activated_at,
+            activated_reason: v.reason,
         }
     }
 
@@ -101,14 +104,34 @@ impl ModelsService {
                 .engine_models
                 .resolve(&name, "name", timeout)
                 .await?;
-            if !version.is_empty() && version != info.version {
+            let state = &self.shared.models_state;
+            let version = if version.is_empty() {
+                info.version.clone()
+            } else {
+                version
+            };
+            if version != info.version && !state.knows(&name, &version) {
                 return Err(RequestError::UnknownVersion {
                     model: name.clone(),
                     version: version.clone(),
                     served: info.version,
                 });
             }
-            let v = self.shared.models_state.activate(&name, &info.version);
+            let current = state.get(&name);
+            let active = if current.active.is_empty() {
+                info.version.clone()
+            } else {
+                current.active
+            };
+            // activating the active version again keeps the one before it
+            let previous = if active == version {
+                current.previous
+            } else {
+                active
+            };
+            let v = state
+                .set_active(&name, &version, &previous, "activated through seer.v1.Models/Activate")
+                .await?;
             tracing::info!(model = %name, active = %v.active, previous = %v.previous, "model activated");
             Ok(ActivateModelResponse {
                 model: Some(self.served(info)),
@@ -132,11 +155,19 @@ impl ModelsService {
                 .engine_models
                 .resolve(&name, "name", timeout)
                 .await?;
-            let v = self
-                .shared
-                .models_state
-                .rollback(&name)
-                .ok_or_else(|| RequestError::NoPreviousVersion(name.clone()))?;
+            let state = &self.shared.models_state;
+            let current = state.get(&name);
+            if current.previous.is_empty() {
+                return Err(RequestError::NoPreviousVersion(name.clone()));
+            }
+            let v = state
+                .set_active(
+                    &name,
+                    &current.previous,
+                    &current.active,
+                    "rolled back through seer.v1.Models/Rollback",
+                )
+                .await?;
             tracing::info!(model = %name, active = %v.active, previous = %v.previous, "model rolled back");
             Ok(RollbackModelResponse {
                 model: Some(self.served(info)),

@@ -80,6 +80,12 @@ impl Gateway {
                 shutdown.clone(),
             ));
         }
+        let models_state = ModelState::start(
+            &config.kafka,
+            &kafka,
+            &config.topics.models,
+            shutdown.clone(),
+        )?;
         Ok(Gateway {
             shared: Arc::new(Shared {
                 admin: AdminToken::new(config.admin_token.clone()),
@@ -89,7 +95,7 @@ impl Gateway {
                 engine,
                 producer,
                 kafka,
-                models_state: ModelState::default(),
+                models_state,
                 view,
                 history,
                 metrics,

@@ -137,6 +137,7 @@ fn fixture() -> &'static Fixture {
             Box::leak(Box::new(MockCluster::new(1).unwrap()));
         mock.create_topic("obs", 1, 1).unwrap();
         mock.create_topic("fc", 1, 1).unwrap();
+        mock.create_topic("models", 1, 1).unwrap();
         let bootstrap = mock.bootstrap_servers();
         let shutdown = CancellationToken::new();
         let channel = rt.block_on(async {
@@ -147,6 +148,7 @@ fn fixture() -> &'static Fixture {
                     observations: "obs".into(),
                     forecasts: "fc".into(),
                     dead_letters: "dlq".into(),
+                    models: "models".into(),
                 },
                 engine: format!("http://{engine}"),
                 history_window: 8,

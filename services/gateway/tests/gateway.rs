@@ -18,9 +18,9 @@ use seer_proto::v1::forecasts_client::ForecastsClient;
 use seer_proto::v1::models_client::ModelsClient;
 use seer_proto::v1::{
     ActivateModelRequest, BatchGetLatestRequest, Forecast, ForecastBatchRequest,
-    ForecastBatchResponse, ForecastRequest, GetLatestRequest, GetModelRequest, IngestRequest,
-    ListModelsRequest, ListModelsResponse, ListServedModelsRequest, ModelInfo, Observation,
-    RollbackModelRequest, SeriesWindow, WatchRequest,
+    ForecastBatchResponse, ForecastRequest, GetLatestRequest, GetModelRequest, GetModelResponse,
+    IngestRequest, ListModelsRequest, ListModelsResponse, ListServedModelsRequest, ModelInfo,
+    Observation, RollbackModelRequest, SeriesWindow, WatchRequest,
 };
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -133,6 +133,7 @@ fn cluster() -> Cluster {
     let mock = MockCluster::new(1).unwrap();
     mock.create_topic("obs", 3, 1).unwrap();
     mock.create_topic("fc", 3, 1).unwrap();
+    mock.create_topic("models", 1, 1).unwrap();
     let bootstrap = mock.bootstrap_servers();
     let producer = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
@@ -229,6 +230,7 @@ fn config(bootstrap: &str, engine: SocketAddr) -> GatewayConfig {
             observations: "obs".into(),
             forecasts: "fc".into(),
             dead_letters: "dlq".into(),
+            models: "models".into(),
         },
         engine: format!("http://{engine}"),
         history_window: 8,
@@ -704,6 +706,120 @@ async fn models_admin_and_token_checks() {
         code(models.rollback(rollback(ok)).await).0,
         Code::FailedPrecondition
     );
+
+    // a second replica reads the same models topic: what one activates, the other shows
+    let gw2 = start(GatewayConfig {
+        admin_token: Some("s3cret".into()),
+        ..config(&c.bootstrap, engine)
+    })
+    .await;
+    let mut models2 = gw2.models().await;
+    let active_on = |m: &GetModelResponse| {
+        let m = m.model.as_ref().unwrap();
+        (m.active_version.clone(), m.previous_version.clone())
+    };
+    let start = Instant::now();
+    while active_on(&models2.get(get("fake")).await.unwrap().into_inner()).0 != "v1" {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "replica 2 never saw v1"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // a version the trainer registered, with its live quality
+    use seer_runtime::models_topic::{ModelRecord, QualityRecord, VersionRecord};
+    for r in [
+        ModelRecord::Version(VersionRecord {
+            model: "fake".into(),
+            version: "v2".into(),
+            parent: "v1".into(),
+            location: "fake/v2".into(),
+            checksum: "00".into(),
+            metrics: None,
+            created_at_ms: 1,
+            reason: "promoted".into(),
+        }),
+        ModelRecord::Quality(QualityRecord {
+            model: "fake".into(),
+            version: "v2".into(),
+            mase: Some(0.75),
+            wql: Some(0.1),
+            coverage_80: None,
+            scored_points: 42,
+            at_ms: 2,
+        }),
+    ] {
+        c.producer
+            .send(
+                FutureRecord::to("models")
+                    .key(&r.key())
+                    .payload(&r.encode()),
+                Duration::from_secs(5),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    let start = Instant::now();
+    let m = loop {
+        match models2.activate(activate("fake", "v2", ok)).await {
+            Ok(m) => break m.into_inner().model.unwrap(),
+            Err(s) if s.code() == Code::NotFound => {
+                assert!(start.elapsed() < Duration::from_secs(10), "v2 never known");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(s) => panic!("{s}"),
+        }
+    };
+    assert_eq!(
+        (m.active_version.as_str(), m.previous_version.as_str()),
+        ("v2", "v1")
+    );
+    assert!(
+        m.activated_reason.contains("Activate"),
+        "{}",
+        m.activated_reason
+    );
+    let start = Instant::now();
+    let seen = loop {
+        let m = models.get(get("fake")).await.unwrap().into_inner();
+        if active_on(&m).0 == "v2" {
+            break m.model.unwrap();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "replica 1 never saw v2"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(seen.previous_version, "v1");
+    assert_eq!(seen.quality.len(), 1);
+    assert_eq!(seen.quality[0].mase, Some(0.75));
+    assert_eq!(seen.quality[0].coverage_80, None);
+    assert_eq!(seen.quality[0].scored_points, 42);
+    // rolled back on replica 1, replica 2 agrees
+    let m = models
+        .rollback(rollback(ok))
+        .await
+        .unwrap()
+        .into_inner()
+        .model
+        .unwrap();
+    assert_eq!(
+        (m.active_version.as_str(), m.previous_version.as_str()),
+        ("v1", "v2")
+    );
+    let start = Instant::now();
+    while active_on(&models2.get(get("fake")).await.unwrap().into_inner())
+        != ("v1".to_string(), "v2".to_string())
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "replica 2 never rolled back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gw2.stop().await;
     gw.stop().await;
 }
 

@@ -156,6 +156,7 @@ fn config(bootstrap: &str, engine: SocketAddr) -> IngestConfig {
             observations: "obs".into(),
             forecasts: "fc".into(),
             dead_letters: "dlq".into(),
+            ..Default::default()
         },
         group_id: "seer-test".into(),
         engine: format!("http://{engine}"),

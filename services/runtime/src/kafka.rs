@@ -247,6 +247,8 @@ pub struct Topics {
     pub observations: String,
     pub forecasts: String,
     pub dead_letters: String,
+    /// Model versions and the active one per model (compacted, one partition).
+    pub models: String,
 }
 
 impl Default for Topics {

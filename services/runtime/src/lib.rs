@@ -8,7 +8,9 @@
 //!   channels and deadlines;
 //! - [`admin`]: `/metrics`, `/healthz`, `/readyz`;
 //! - [`shutdown`]: SIGTERM/Ctrl-C → one token, tracked tasks, a bounded drain;
-//! - [`logging`]: text or JSON logs.
+//! - [`logging`]: text or JSON logs;
+//! - [`models_topic`] and [`model_store`]: which model versions exist, which one each model
+//!   serves, and where their files are.
 
 pub mod admin;
 pub mod config;
@@ -18,6 +20,8 @@ pub mod grpc;
 pub mod kafka;
 pub mod kafka_health;
 pub mod logging;
+pub mod model_store;
+pub mod models_topic;
 pub mod shutdown;
 
 pub use admin::{Readiness, check_metric_name, http_get, serve_admin, spawn_admin};
@@ -30,6 +34,8 @@ pub use grpc::{
 pub use kafka::{KafkaConfig, Topics};
 pub use kafka_health::{HealthContext, KafkaHealth};
 pub use logging::{LogConfig, init_logging};
+pub use model_store::{DirStore, ModelStore, ModelStoreConfig};
+pub use models_topic::{ModelsFeed, ModelsPublisher, ModelsView};
 pub use shutdown::{Shutdown, ShutdownConfig, cancel_on_signals};
 
 #[cfg(test)]
@@ -47,6 +53,7 @@ mod tests {
         let _ = crate::Topics::default();
         let _ = crate::GrpcConfig::default();
         let _ = crate::ShutdownConfig::default();
+        let _ = crate::ModelStoreConfig::default();
         crate::LogConfig::default().validate().unwrap();
     }
 }

@@ -592,6 +592,7 @@ impl Setup<'_> {
                 observations: observations.into(),
                 forecasts: self.topic(&format!("forecasts.{tag}")),
                 dead_letters: self.topic("dlq"),
+                ..Default::default()
             },
             group_id: format!("seer-bench-{tag}-{}", std::process::id()),
             model: model.engine_name().into(),

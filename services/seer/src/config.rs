@@ -11,7 +11,8 @@ use seer_engine::EngineConfig;
 use seer_gateway::GatewayConfig;
 use seer_ingest::IngestConfig;
 use seer_runtime::{
-    ConfigError, GrpcConfig, KafkaConfig, Layers, LogConfig, ShutdownConfig, Source, Topics,
+    ConfigError, GrpcConfig, KafkaConfig, Layers, LogConfig, ModelStoreConfig, ShutdownConfig,
+    Source, Topics,
 };
 use serde::Deserialize;
 
@@ -24,6 +25,7 @@ pub struct SeerConfig {
     pub topics: Topics,
     pub shutdown: ShutdownConfig,
     pub grpc: GrpcConfig,
+    pub model_store: ModelStoreConfig,
     pub ingest: IngestConfig,
     pub engine: EngineConfig,
     pub gateway: GatewayConfig,
@@ -44,6 +46,9 @@ impl SeerConfig {
     pub fn engine(&self) -> EngineConfig {
         EngineConfig {
             grpc: self.grpc.clone(),
+            kafka: self.kafka.clone(),
+            models_topic: self.topics.models.clone(),
+            model_store: self.model_store.clone(),
             ..self.engine.clone()
         }
     }

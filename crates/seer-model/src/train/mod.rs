@@ -7,6 +7,7 @@ mod classifier;
 mod deepar;
 mod gapfill;
 mod head;
+pub mod online;
 mod options;
 pub mod params;
 mod quantile;
