@@ -6,7 +6,8 @@ The test `every_key_is_documented` (services/seer/src/config.rs) fails while a k
 import re, sys, pathlib
 root = pathlib.Path(__file__).resolve().parent.parent
 files = ["services/runtime/defaults.toml", "services/ingest/defaults.toml",
-         "services/engine/defaults.toml", "services/gateway/defaults.toml"]
+         "services/engine/defaults.toml", "services/gateway/defaults.toml",
+         "services/trainer/defaults.toml"]
 out = []
 for f in files:
     section, comment = None, []

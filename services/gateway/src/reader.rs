@@ -85,36 +85,12 @@ pub(crate) fn consumer(
         .create_with_context(health.context())?)
 }
 
-/// Partitions of `topic`, waiting for the topic to exist (the broker may be starting).
 async fn partitions(
     consumer: &Arc<Reader>,
     topic: &str,
     shutdown: &CancellationToken,
 ) -> Option<Vec<i32>> {
-    loop {
-        let (c, t) = (consumer.clone(), topic.to_string());
-        let md = tokio::task::spawn_blocking(move || {
-            c.fetch_metadata(Some(&t), Duration::from_secs(5))
-                .map(|md| {
-                    md.topics()
-                        .iter()
-                        .filter(|x| x.name() == t && x.error().is_none())
-                        .flat_map(|x| x.partitions().iter().map(|p| p.id()))
-                        .collect::<Vec<i32>>()
-                })
-        })
-        .await;
-        match md {
-            Ok(Ok(parts)) if !parts.is_empty() => return Some(parts),
-            Ok(Ok(_)) => tracing::debug!(topic, "topic has no partitions yet"),
-            Ok(Err(e)) => tracing::warn!(topic, error = %e, "reading topic metadata"),
-            Err(e) => tracing::warn!(topic, error = %e, "metadata task failed"),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return None,
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-        }
-    }
+    seer_runtime::kafka::wait_for_partitions(consumer, topic, shutdown).await
 }
 
 fn assign_from_start(consumer: &Reader, topic: &str, parts: &[i32]) -> Result<(), KafkaError> {

@@ -240,6 +240,43 @@ impl KafkaConfig {
     }
 }
 
+/// Partitions of `topic` as `consumer` sees them, waiting (every 500 ms) while the topic or the
+/// broker is not there yet; `None` once `shutdown` fires.
+pub async fn wait_for_partitions<C, T>(
+    consumer: &std::sync::Arc<T>,
+    topic: &str,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Option<Vec<i32>>
+where
+    C: rdkafka::consumer::ConsumerContext + 'static,
+    T: rdkafka::consumer::Consumer<C> + Send + Sync + 'static,
+{
+    loop {
+        let (c, t) = (consumer.clone(), topic.to_string());
+        let md = tokio::task::spawn_blocking(move || {
+            c.fetch_metadata(Some(&t), Duration::from_secs(5))
+                .map(|md| {
+                    md.topics()
+                        .iter()
+                        .filter(|x| x.name() == t && x.error().is_none())
+                        .flat_map(|x| x.partitions().iter().map(|p| p.id()))
+                        .collect::<Vec<i32>>()
+                })
+        })
+        .await;
+        match md {
+            Ok(Ok(parts)) if !parts.is_empty() => return Some(parts),
+            Ok(Ok(_)) => tracing::debug!(topic, "topic has no partitions yet"),
+            Ok(Err(e)) => tracing::debug!(topic, error = %e, "reading topic metadata"),
+            Err(e) => tracing::warn!(topic, error = %e, "metadata task failed"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
 /// The `[topics]` section.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -272,29 +272,8 @@ async fn read(
     shutdown: CancellationToken,
 ) {
     let consumer = Arc::new(consumer);
-    // wait for the topic (a broker or the topic may not be there yet)
-    let parts = loop {
-        let (c, t) = (consumer.clone(), topic.clone());
-        let md = tokio::task::spawn_blocking(move || {
-            c.fetch_metadata(Some(&t), Duration::from_secs(5))
-                .map(|md| {
-                    md.topics()
-                        .iter()
-                        .filter(|x| x.name() == t && x.error().is_none())
-                        .flat_map(|x| x.partitions().iter().map(|p| p.id()))
-                        .collect::<Vec<i32>>()
-                })
-        })
-        .await;
-        match md {
-            Ok(Ok(p)) if !p.is_empty() => break p,
-            Ok(Err(e)) => tracing::debug!(topic, error = %e, "models topic metadata"),
-            _ => tracing::debug!(topic, "models topic not there yet"),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-        }
+    let Some(parts) = crate::kafka::wait_for_partitions(&consumer, &topic, &shutdown).await else {
+        return;
     };
     let mut tpl = TopicPartitionList::new();
     for p in &parts {

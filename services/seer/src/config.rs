@@ -14,6 +14,7 @@ use seer_runtime::{
     ConfigError, GrpcConfig, KafkaConfig, Layers, LogConfig, ModelStoreConfig, ShutdownConfig,
     Source, Topics,
 };
+use seer_trainer::TrainerConfig;
 use serde::Deserialize;
 
 /// Every section any seer process reads; one file (a ConfigMap) can configure them all.
@@ -29,6 +30,7 @@ pub struct SeerConfig {
     pub ingest: IngestConfig,
     pub engine: EngineConfig,
     pub gateway: GatewayConfig,
+    pub trainer: TrainerConfig,
 }
 
 impl SeerConfig {
@@ -53,6 +55,15 @@ impl SeerConfig {
         }
     }
 
+    pub fn trainer(&self) -> TrainerConfig {
+        TrainerConfig {
+            kafka: self.kafka.clone(),
+            topics: self.topics.clone(),
+            model_store: self.model_store.clone(),
+            ..self.trainer.clone()
+        }
+    }
+
     pub fn gateway(&self) -> GatewayConfig {
         GatewayConfig {
             kafka: self.kafka.clone(),
@@ -73,6 +84,7 @@ pub fn defaults() -> String {
         seer_ingest::DEFAULTS,
         seer_engine::DEFAULTS,
         seer_gateway::DEFAULTS,
+        seer_trainer::DEFAULTS,
     ]
     .join("\n")
 }
@@ -186,7 +198,7 @@ pub fn build(layers: &Layers, service: Service) -> Result<SeerConfig, ConfigErro
         Err((key, msg)) => Err(layers.invalid(key, msg)),
     };
     check(config.log.validate())?;
-    let uses_kafka = !matches!(service, Service::Engine);
+    let uses_kafka = !matches!(service, Service::Engine) || config.engine.follow_models;
     if uses_kafka {
         check(config.kafka.validate())?;
     }
@@ -201,6 +213,11 @@ pub fn build(layers: &Layers, service: Service) -> Result<SeerConfig, ConfigErro
             .validate()
             .map_err(|e| ConfigError::Schema(e.to_string()))?,
         Service::Gateway => check(config.gateway().check())?,
+        Service::Trainer => config
+            .trainer()
+            .validate()
+            .map_err(|e| ConfigError::Schema(e.to_string()))?,
+        // `seer up` gives the trainer a model store of its own
         Service::All => {
             for s in [Service::Ingest, Service::Engine, Service::Gateway] {
                 build(layers, s)?;
@@ -226,6 +243,7 @@ pub enum Service {
     Ingest,
     Engine,
     Gateway,
+    Trainer,
     /// Every section (what `seer up` runs)
     All,
 }
@@ -235,10 +253,35 @@ impl Service {
     pub fn sections(self) -> &'static [&'static str] {
         match self {
             Service::Ingest => &["log", "kafka", "topics", "shutdown", "grpc", "ingest"],
-            Service::Engine => &["log", "shutdown", "grpc", "engine"],
+            Service::Engine => &[
+                "log",
+                "kafka",
+                "topics",
+                "shutdown",
+                "grpc",
+                "model_store",
+                "engine",
+            ],
+            Service::Trainer => &[
+                "log",
+                "kafka",
+                "topics",
+                "shutdown",
+                "model_store",
+                "trainer",
+            ],
             Service::Gateway => &["log", "kafka", "topics", "shutdown", "grpc", "gateway"],
             Service::All => &[
-                "log", "kafka", "topics", "shutdown", "grpc", "ingest", "engine", "gateway",
+                "log",
+                "kafka",
+                "topics",
+                "shutdown",
+                "grpc",
+                "model_store",
+                "ingest",
+                "engine",
+                "gateway",
+                "trainer",
             ],
         }
     }

@@ -53,6 +53,8 @@ enum Command {
     Ingest(services::IngestArgs),
     /// The public gRPC API alone: seer.v1.Forecasts and seer.v1.Models
     Gateway(gateway_cmd::GatewayArgs),
+    /// Online fine-tuning alone: scores live forecasts, fine-tunes, promotes, rolls back
+    Trainer(services::TrainerArgs),
     /// Produce a long-format CSV onto the observations topic
     Replay(services::ReplayArgs),
     /// Train a model on a long-format CSV and write a checkpoint
@@ -128,7 +130,11 @@ fn main() -> ExitCode {
     // it); a second init is a no-op, so this one only takes effect for the others
     if !matches!(
         cli.command,
-        Command::Engine(_) | Command::Ingest(_) | Command::Gateway(_) | Command::Replay(_)
+        Command::Engine(_)
+            | Command::Ingest(_)
+            | Command::Gateway(_)
+            | Command::Trainer(_)
+            | Command::Replay(_)
     ) {
         seer_runtime::init_logging(&config::log_from_env());
     }
@@ -143,6 +149,7 @@ fn main() -> ExitCode {
         Command::Engine(args) => services::engine(&args),
         Command::Ingest(args) => services::ingest(&args),
         Command::Gateway(args) => gateway_cmd::run(&args),
+        Command::Trainer(args) => services::trainer(&args),
         Command::Replay(args) => services::replay(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Config {

@@ -95,6 +95,76 @@ pub fn engine(a: &EngineArgs) -> anyhow::Result<()> {
 }
 
 #[derive(Args)]
+pub struct TrainerArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// kafka.brokers
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// trainer.model: the served model to fine-tune
+    #[arg(long)]
+    pub model: Option<String>,
+    /// trainer.models_dir: where the model's first checkpoint is (the engines' models_dir)
+    #[arg(long)]
+    pub models: Option<String>,
+    /// model_store.dir: where versions are written (a volume every engine mounts)
+    #[arg(long)]
+    pub store: Option<String>,
+    /// trainer.metrics_listen
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+}
+
+pub fn trainer(a: &TrainerArgs) -> anyhow::Result<()> {
+    let (_, config) = load(
+        &a.config,
+        &[
+            ("brokers", "kafka.brokers", a.brokers.as_deref()),
+            ("model", "trainer.model", a.model.as_deref()),
+            ("models", "trainer.models_dir", a.models.as_deref()),
+            ("store", "model_store.dir", a.store.as_deref()),
+            (
+                "metrics-listen",
+                "trainer.metrics_listen",
+                a.metrics_listen.as_deref(),
+            ),
+        ],
+        Service::Trainer,
+    )?;
+    init_logging(&config.log);
+    let trainer = config.trainer();
+    let grace = config.shutdown.grace();
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let shutdown = Shutdown::on_signals();
+        let registry = prometheus::default_registry().clone();
+        let ready = Readiness::default();
+        spawn_admin(
+            trainer.metrics_listen,
+            registry.clone(),
+            ready.clone(),
+            shutdown.token().clone(),
+        )
+        .await
+        .with_context(|| format!("metrics listener {}", trainer.metrics_listen))?;
+        let ctx = std::sync::Arc::new(
+            tokio::task::spawn_blocking(seer_gpu::GpuContext::from_env).await??,
+        );
+        eprintln!(
+            "seer trainer: gpu adapter {} ({}), metrics at http://{}/metrics",
+            ctx.summary.name, ctx.summary.backend, trainer.metrics_listen
+        );
+        let status = seer_trainer::StatusHandle::default();
+        let token = shutdown.token().clone();
+        let running =
+            async move { seer_trainer::run(trainer, ctx, &registry, ready, status, token).await };
+        if let Some(result) = shutdown.run_service(grace, WIND_DOWN, running).await {
+            result?;
+        }
+        Ok(())
+    })
+}
+
+#[derive(Args)]
 pub struct IngestArgs {
     #[command(flatten)]
     pub config: ConfigArgs,

@@ -46,9 +46,16 @@ pub struct UpArgs {
     /// Serve the checkpoints in this directory instead of training the demo model
     #[arg(long)]
     pub models: Option<PathBuf>,
-    /// Serve only the seasonal-naive baseline (no demo training)
+    /// Serve only the seasonal-naive baseline (no demo training, no online fine-tuning)
     #[arg(long)]
     pub no_train: bool,
+    /// The demo series change regime (level and season) after this many seconds, so the
+    /// trainer has something to catch up with; 0 never
+    #[arg(long, default_value_t = 150)]
+    pub shift_after: u64,
+    /// Run no trainer: the served versions stay as they are
+    #[arg(long)]
+    pub no_trainer: bool,
     /// Prometheus metrics, /healthz and /readyz
     #[arg(long, default_value = "127.0.0.1:9464")]
     pub metrics_listen: SocketAddr,
@@ -133,6 +140,7 @@ fn run_producer(
     topic: String,
     series: usize,
     rate: u64,
+    shift_after: Option<Duration>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let producer: ThreadedProducer<DefaultProducerContext> = kafka.producer_config(5).create()?;
@@ -140,15 +148,25 @@ fn run_producer(
     let per_tick = (rate / 50).max(1) as usize;
     let mut sent = 0usize;
     let start = Instant::now();
+    let mut shifted = false;
     'outer: for round in 0..data[0].values.len() {
+        if !shifted && shift_after.is_some_and(|d| start.elapsed() >= d) {
+            shifted = true;
+            eprintln!("seer up: the demo series change regime now (level ×1.6, a 12-hour cycle)");
+        }
         for s in &data {
             if stop.is_cancelled() {
                 break 'outer;
             }
+            let value = if shifted {
+                regime_shift(s.values[round], round)
+            } else {
+                s.values[round]
+            };
             let payload = Observation {
                 series_id: s.id.clone(),
                 timestamp: Some(timestamp(s.timestamps[round])),
-                value: s.values[round],
+                value,
                 features: HashMap::new(),
             }
             .encode_to_vec();
@@ -175,6 +193,12 @@ fn run_producer(
     }
     let _ = producer.flush(Duration::from_secs(5));
     Ok(())
+}
+
+/// The demo's second regime: a higher level and a 12-hour cycle on top of the daily one.
+fn regime_shift(value: f64, round: usize) -> f64 {
+    let cycle = (round as f64 * std::f64::consts::TAU / 12.0).sin();
+    value * 1.6 + 0.35 * value.abs() * cycle
 }
 
 fn quantile_of(h: &prometheus::Histogram, q: f64) -> Option<f64> {
@@ -223,6 +247,8 @@ async fn up(a: &UpArgs, config: SeerConfig) -> anyhow::Result<()> {
         (names.observations.as_str(), 3),
         (names.forecasts.as_str(), 3),
         (names.dead_letters.as_str(), 1),
+        // one partition: the trainers' leadership is its assignment
+        (names.models.as_str(), 1),
     ];
     // the embedded broker lives as long as this function
     let mut _mock = None;
@@ -297,8 +323,17 @@ async fn up(a: &UpArgs, config: SeerConfig) -> anyhow::Result<()> {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let engine_addr = listener.local_addr()?;
+    // online fine-tuning: versions go to a store of this run's own, engines follow the topic
+    let fine_tune = models_dir.is_some() && !a.no_trainer;
+    let store_dir = std::env::temp_dir().join(format!("seer-up-store-{}", std::process::id()));
+    let model_store = seer_runtime::ModelStoreConfig {
+        dir: store_dir.display().to_string(),
+    };
     let engine_config = seer_engine::EngineConfig {
-        models_dir,
+        models_dir: models_dir.clone(),
+        follow_models: fine_tune,
+        kafka: kafka.clone(),
+        model_store: model_store.clone(),
         ..config.engine()
     };
     // readiness of `seer up` is the ingest's; the engine's health is on its gRPC port
@@ -345,6 +380,38 @@ async fn up(a: &UpArgs, config: SeerConfig) -> anyhow::Result<()> {
     eprintln!(
         "seer up: gateway at {gateway_addr} (grpcurl -plaintext {gateway_addr} list seer.v1.Forecasts)"
     );
+    let trainer_status = seer_trainer::StatusHandle::default();
+    let trainer = if fine_tune {
+        let trainer_config = seer_trainer::TrainerConfig {
+            kafka: kafka.clone(),
+            model_store,
+            models_dir: models_dir.clone(),
+            // the demo's pace: a round every 20 s at most, so the loop is visible in minutes
+            round_every_seconds: config.trainer.round_every_seconds.min(20),
+            ..config.trainer()
+        };
+        let (c, reg, st, stop) = (
+            ctx.clone(),
+            registry.clone(),
+            trainer_status.clone(),
+            shutdown.clone(),
+        );
+        eprintln!(
+            "seer up: trainer fine-tunes online (versions in {}; --no-trainer turns it off)",
+            store_dir.display()
+        );
+        Some(tokio::spawn(async move {
+            // a trainer that cannot run (several checkpoints and no trainer.model, say) leaves
+            // the pipeline serving what it has
+            if let Err(e) =
+                seer_trainer::run(trainer_config, c, &reg, Readiness::default(), st, stop).await
+            {
+                eprintln!("seer up: the trainer stopped: {e}");
+            }
+        }))
+    } else {
+        None
+    };
     let producer = {
         let (b, t, s, r, stop) = (
             kafka.clone(),
@@ -353,7 +420,8 @@ async fn up(a: &UpArgs, config: SeerConfig) -> anyhow::Result<()> {
             a.rate,
             shutdown.clone(),
         );
-        tokio::task::spawn_blocking(move || run_producer(b, t, s, r, stop))
+        let shift = (a.shift_after > 0).then(|| Duration::from_secs(a.shift_after));
+        tokio::task::spawn_blocking(move || run_producer(b, t, s, r, shift, stop))
     };
     let view: BaseConsumer = kafka
         .client_config()
@@ -410,8 +478,9 @@ async fn up(a: &UpArgs, config: SeerConfig) -> anyhow::Result<()> {
                         .and_then(|q| q.values.first().copied())
                 };
                 println!(
-                    "  {id:<12} {:<15} next {:>8.2}  80% [{:>8.2}, {:>8.2}]{}",
+                    "  {id:<12} {:<15} {:<12} next {:>8.2}  80% [{:>8.2}, {:>8.2}]{}",
                     f.model,
+                    f.model_version,
                     f.mean.first().copied().unwrap_or(f64::NAN),
                     q(0.1).unwrap_or(f64::NAN),
                     q(0.9).unwrap_or(f64::NAN),
@@ -421,6 +490,36 @@ async fn up(a: &UpArgs, config: SeerConfig) -> anyhow::Result<()> {
                         ""
                     }
                 );
+            }
+            if trainer.is_some()
+                && let Ok(t) = trainer_status.lock()
+                && !t.model.is_empty()
+            {
+                let live: Vec<String> = t
+                    .live
+                    .iter()
+                    .take(3)
+                    .map(|(v, mase, points)| match mase {
+                        Some(m) => format!("{v} {m:.3} ({points} pts)"),
+                        None => format!("{v} - ({points} pts)"),
+                    })
+                    .collect();
+                println!(
+                    "  trainer {}: serving {}  rounds {} promoted {} rolled back {}  live MASE {}",
+                    t.model,
+                    t.active,
+                    t.rounds,
+                    t.promotions,
+                    t.rollbacks,
+                    if live.is_empty() {
+                        "-".into()
+                    } else {
+                        live.join(", ")
+                    }
+                );
+                if !t.last_round.is_empty() {
+                    println!("    last round: {}", t.last_round);
+                }
             }
             (last_obs, last_fc, last_print) = (obs, forecasts, Instant::now());
         }
@@ -434,6 +533,10 @@ async fn up(a: &UpArgs, config: SeerConfig) -> anyhow::Result<()> {
     ingested?.context("ingest")?;
     engine.await?.context("engine")?;
     gateway.await?.context("gateway")?;
+    if let Some(t) = trainer {
+        t.await?;
+    }
+    let _ = std::fs::remove_dir_all(&store_dir);
     println!("seer up: stopped after {forecasts} forecasts");
     Ok(())
 }

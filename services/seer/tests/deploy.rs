@@ -143,6 +143,12 @@ fn exported_metrics() -> BTreeSet<String> {
     let ingest = seer_ingest::IngestMetrics::new(&registry).unwrap();
     let engine = seer_engine::EngineMetrics::new(&registry).unwrap();
     let gateway = seer_gateway::GatewayMetrics::new(&registry).unwrap();
+    let trainer = seer_trainer::TrainerMetrics::new(&registry).unwrap();
+    trainer.live_mase.with_label_values(&["m", "v"]).set(1.0);
+    trainer
+        .rounds_total
+        .with_label_values(&["time", "promoted"])
+        .inc();
     ingest.dead_letters.with_label_values(&["late"]).inc();
     ingest.consumer_lag.with_label_values(&["0"]).set(0);
     ingest.rebalances.with_label_values(&["assigned"]).inc();
@@ -205,7 +211,10 @@ fn metric_names(text: &str) -> BTreeSet<String> {
 fn check_overlay(overlay: &str) -> Vec<Value> {
     let objs = render(overlay);
     let ws = workloads(&objs);
-    assert!(ws.len() >= 3, "{overlay}: engine, ingest and gateway");
+    assert!(
+        ws.len() >= 4,
+        "{overlay}: engine, ingest, gateway and trainer"
+    );
     let config = rendered_config(&objs);
     let grace: u64 = config
         .lines()

@@ -231,6 +231,20 @@ impl SeriesWindow {
         out.extend(self.slots.iter().map(|&v| f64::from(v)));
     }
 
+    /// The value of the slot at `ts`: `None` when `ts` is outside the window, off its grid, or
+    /// the slot is missing.
+    pub fn get(&self, ts: i64) -> Option<f64> {
+        if self.slots.is_empty() || ts < self.first || ts > self.last {
+            return None;
+        }
+        let offset = ts - self.first;
+        if offset % self.freq != 0 {
+            return None;
+        }
+        let v = *self.slots.get((offset / self.freq) as usize)?;
+        v.is_finite().then_some(f64::from(v))
+    }
+
     /// Timestamp of the oldest slot, `None` while empty.
     pub fn first_timestamp(&self) -> Option<i64> {
         (!self.slots.is_empty()).then_some(self.first)
@@ -293,6 +307,23 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+
+    #[test]
+    fn get_reads_one_slot_by_its_timestamp() {
+        let mut w = SeriesWindow::new(60, 4);
+        assert_eq!(w.get(0), None);
+        for (t, v) in [(0, 1.0), (60, 2.0), (180, 4.0)] {
+            w.insert(t, v).unwrap();
+        }
+        assert_eq!(w.get(60), Some(2.0));
+        assert_eq!(w.get(120), None, "missing slot");
+        assert_eq!(w.get(90), None, "off the grid");
+        assert_eq!(w.get(240), None, "after the newest");
+        w.insert(240, 5.0).unwrap();
+        w.insert(300, 6.0).unwrap();
+        assert_eq!(w.get(0), None, "fell out");
+        assert_eq!(w.get(300), Some(6.0));
+    }
     use crate::rng::SplitMix64;
 
     /// Compares NaN as equal to NaN, so gaps can be spelled out in expected values.

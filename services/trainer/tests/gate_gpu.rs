@@ -1,0 +1,237 @@
+//! The promotion gate on the GPU (the adapter `SEER_ADAPTER` selects): a candidate fine-tuned
+//! on garbage labels (shuffled or constant) is never promoted over a trained model, while one
+//! fine-tuned on real windows is promoted over an untrained model.
+
+use std::sync::Arc;
+
+use seer_core::rng::SplitMix64;
+use seer_gpu::{AdapterChoice, GpuContext};
+use seer_model::checkpoint::init_weights;
+use seer_model::train::{TrainOptions, train};
+use seer_model::{History, ModelConfig, ModelKind};
+use seer_trainer::gate::Verdict;
+use seer_trainer::learner::{Held, Learner, RoundInput};
+
+const HOUR: i64 = 3600;
+
+fn ctx() -> Arc<GpuContext> {
+    Arc::new(GpuContext::new(AdapterChoice::from_env().unwrap()).expect("gpu adapter"))
+}
+
+fn config() -> ModelConfig {
+    ModelConfig {
+        model: ModelKind::Lstm,
+        freq: HOUR,
+        context_length: 8,
+        horizon: 4,
+        time_features: vec![],
+        input_size: None,
+        hidden_size: 8,
+        num_layers: 1,
+        quantiles: vec![0.1, 0.5, 0.9],
+        channels: vec![],
+        kernel_size: 0,
+        dilations: vec![],
+        lags: vec![],
+        cardinality: 0,
+        embedding_dim: 0,
+        distribution: None,
+        num_samples: 0,
+        series_ids: None,
+        classes: vec![],
+    }
+}
+
+fn series(s: usize, from: i64, n: usize) -> History {
+    let ts: Vec<i64> = (0..n as i64).map(|k| (from + k) * HOUR).collect();
+    let values = (0..n as i64)
+        .map(|k| {
+            let k = from + k;
+            20.0 + 5.0 * s as f64
+                + 4.0 * ((k as f64) * std::f64::consts::TAU / 24.0 + s as f64).sin()
+        })
+        .collect();
+    History::new(format!("s{s}"), ts, values)
+}
+
+/// Replay-sized windows (2·(context + horizon) + 2 points) of 8 series, and one holdout window
+/// (context + horizon points) per series after them.
+fn windows() -> (Vec<History>, Vec<History>) {
+    let mut train = Vec::new();
+    let mut holdout = Vec::new();
+    for s in 0..8 {
+        for w in 0..6 {
+            train.push(series(s, w * 26, 26));
+        }
+        holdout.push(series(s, 6 * 26, 12));
+    }
+    (train, holdout)
+}
+
+fn input(train: Vec<History>, holdout: &[History]) -> RoundInput {
+    RoundInput {
+        train,
+        holdout: holdout.to_vec(),
+        steps: 30,
+        batch_size: 16,
+        margin: 0.02,
+        season: 24,
+        seed: 1,
+    }
+}
+
+fn tuning() -> TrainOptions {
+    TrainOptions {
+        learning_rate: 0.01,
+        ..TrainOptions::default()
+    }
+}
+
+#[test]
+fn garbage_labels_are_never_promoted_and_real_ones_are() {
+    let ctx = ctx();
+    let c = config();
+    let (train_windows, holdout) = windows();
+
+    // positive control: real windows beat an untrained model
+    let untrained = Held {
+        version: "v0".into(),
+        weights: init_weights(&c, 5).unwrap(),
+    };
+    let mut learner = Learner::new(&ctx, c.clone(), untrained, &tuning()).unwrap();
+    let o = learner
+        .round(&ctx, &input(train_windows.clone(), &holdout))
+        .unwrap();
+    assert_eq!(o.verdict, Verdict::Promote, "{:?}", o.verdict);
+    assert!(o.applied > 0 && o.mean_loss.is_finite());
+
+    // a trained model to defend
+    let long: Vec<History> = (0..8).map(|s| series(s, 0, 156)).collect();
+    let (trained, _) = train(
+        &ctx,
+        &c,
+        &init_weights(&c, 5).unwrap(),
+        &long,
+        &TrainOptions {
+            epochs: 20,
+            steps_per_epoch: 40,
+            patience: 20,
+            batch_size: 16,
+            learning_rate: 0.01,
+            ..TrainOptions::default()
+        },
+        |_| {},
+    )
+    .unwrap();
+    let held = Held {
+        version: "v1".into(),
+        weights: trained.clone(),
+    };
+    let mut learner = Learner::new(&ctx, c.clone(), held, &tuning()).unwrap();
+
+    let mut rng = SplitMix64::new(9);
+    let shuffled: Vec<History> = train_windows
+        .iter()
+        .map(|h| {
+            let mut h = h.clone();
+            for i in (1..h.values.len()).rev() {
+                let j = rng.below(i + 1);
+                h.values.swap(i, j);
+            }
+            h
+        })
+        .collect();
+    let constant: Vec<History> = train_windows
+        .iter()
+        .map(|h| {
+            History::new(
+                h.id.clone(),
+                h.timestamps.clone(),
+                vec![7.0; h.values.len()],
+            )
+        })
+        .collect();
+    let mut defended = Vec::new();
+    for (what, garbage) in [("shuffled", shuffled), ("constant", constant)] {
+        let o = learner.round(&ctx, &input(garbage, &holdout)).unwrap();
+        defended.push(o.active_score.as_ref().and_then(|s| s.mase).unwrap());
+        assert_ne!(
+            o.verdict,
+            Verdict::Promote,
+            "{what} labels promoted: candidate {:?} over active {:?}",
+            o.candidate_score
+                .as_ref()
+                .map(|s| (s.mase, s.quantile_loss.clone())),
+            o.active_score
+                .as_ref()
+                .map(|s| (s.mase, s.quantile_loss.clone())),
+        );
+        // the active version is untouched
+        assert_eq!(learner.active.version, "v1");
+    }
+    // the trained model was scored the same way each time: nothing a discarded candidate
+    // learned reached it
+    let o = learner
+        .round(&ctx, &input(train_windows, &holdout))
+        .unwrap();
+    defended.push(o.active_score.as_ref().and_then(|s| s.mase).unwrap());
+    assert!(
+        defended.windows(2).all(|w| (w[0] - w[1]).abs() < 1e-9),
+        "{defended:?}"
+    );
+}
+
+/// The shapes of each forecasting kind for these tests.
+fn config_of(kind: ModelKind) -> ModelConfig {
+    let mut c = ModelConfig {
+        model: kind,
+        ..config()
+    };
+    match kind {
+        ModelKind::Tcn => {
+            c.hidden_size = 0;
+            c.num_layers = 0;
+            c.channels = vec![8];
+            c.kernel_size = 2;
+            c.dilations = vec![1, 2];
+        }
+        ModelKind::Deepar => {
+            c.quantiles = vec![];
+            c.lags = vec![1, 2];
+            c.cardinality = 1;
+            c.distribution = Some("gaussian".into());
+            c.num_samples = 50;
+        }
+        _ => {}
+    }
+    c
+}
+
+#[test]
+fn lstm_rnn_deepar_and_tcn_fine_tune_online_and_beat_an_untrained_model() {
+    let ctx = ctx();
+    let (train_windows, holdout) = windows();
+    for kind in [
+        ModelKind::Lstm,
+        ModelKind::Rnn,
+        ModelKind::Deepar,
+        ModelKind::Tcn,
+    ] {
+        let c = config_of(kind);
+        let held = Held {
+            version: "v0".into(),
+            weights: init_weights(&c, 5).unwrap(),
+        };
+        let mut learner = Learner::new(&ctx, c, held, &tuning()).unwrap();
+        let o = learner
+            .round(&ctx, &input(train_windows.clone(), &holdout))
+            .unwrap();
+        assert_eq!(o.verdict, Verdict::Promote, "{kind:?}: {:?}", o.verdict);
+        // the optimiser continues: a second round starts from the candidate's moments
+        learner.commit("v1".into(), o.candidate.unwrap());
+        let again = learner
+            .round(&ctx, &input(train_windows.clone(), &holdout))
+            .unwrap();
+        assert!(again.applied > 0, "{kind:?}");
+    }
+}
