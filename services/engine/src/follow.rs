@@ -73,40 +73,29 @@ pub async fn reconcile(
             continue;
         }
         let metrics = service.metrics();
+        let swapped = |direction: &str| {
+            let info = &metrics.model_info;
+            info.with_label_values(&[name.as_str(), served.version.as_str()])
+                .set(0);
+            info.with_label_values(&[name.as_str(), active.as_str()])
+                .set(1);
+            metrics
+                .model_swaps_total
+                .with_label_values(&[name.as_str(), direction])
+                .inc();
+        };
         if registry
             .previous(&name)
             .is_some_and(|p| p.version == active)
         {
             registry.swap_back(&name);
-            metrics
-                .model_info
-                .with_label_values(&[name.as_str(), served.version.as_str()])
-                .set(0);
-            metrics
-                .model_info
-                .with_label_values(&[name.as_str(), active.as_str()])
-                .set(1);
-            metrics
-                .model_swaps_total
-                .with_label_values(&[name.as_str(), "back"])
-                .inc();
+            swapped("back");
             tracing::info!(model = %name, version = %active, replaced = %served.version, "serving the previous version again");
             continue;
         }
         match load(service, feed, store, &name, &active).await {
             Ok(()) => {
-                metrics
-                    .model_info
-                    .with_label_values(&[name.as_str(), served.version.as_str()])
-                    .set(0);
-                metrics
-                    .model_info
-                    .with_label_values(&[name.as_str(), active.as_str()])
-                    .set(1);
-                metrics
-                    .model_swaps_total
-                    .with_label_values(&[name.as_str(), "forward"])
-                    .inc();
+                swapped("forward");
                 tracing::info!(model = %name, version = %active, replaced = %served.version, "serving a new version");
             }
             Err(r) => {

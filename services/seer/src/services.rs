@@ -21,6 +21,39 @@ use crate::config::{ConfigArgs, Service, TopicArgs, kafka_properties, load};
 /// server, lag reporter) winds down within this.
 const WIND_DOWN: Duration = Duration::from_secs(3);
 
+/// What a service command shares: a runtime, SIGTERM/Ctrl-C, the admin endpoints on
+/// `metrics_listen` with the process registry and the service's readiness, and a bounded drain
+/// once `service` (given the registry, the readiness and the shutdown token) returns or a
+/// signal comes.
+fn run_with_admin<F, Fut>(
+    metrics_listen: std::net::SocketAddr,
+    grace: Duration,
+    service: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(prometheus::Registry, Readiness, tokio_util::sync::CancellationToken) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let shutdown = Shutdown::on_signals();
+        let registry = prometheus::default_registry().clone();
+        let ready = Readiness::default();
+        spawn_admin(
+            metrics_listen,
+            registry.clone(),
+            ready.clone(),
+            shutdown.token().clone(),
+        )
+        .await
+        .with_context(|| format!("metrics listener {metrics_listen}"))?;
+        let work = service(registry, ready, shutdown.token().clone());
+        if let Some(result) = shutdown.run_service(grace, WIND_DOWN, work).await {
+            result?;
+        }
+        Ok(())
+    })
+}
+
 #[derive(Args)]
 pub struct EngineArgs {
     #[command(flatten)]
@@ -68,30 +101,17 @@ pub fn engine(a: &EngineArgs) -> anyhow::Result<()> {
     )?;
     init_logging(&config.log);
     let engine = config.engine();
-    let grace = config.shutdown.grace();
-    tokio::runtime::Runtime::new()?.block_on(async {
-        let shutdown = Shutdown::on_signals();
-        let registry = prometheus::default_registry().clone();
-        let ready = Readiness::default();
-        spawn_admin(
-            engine.metrics_listen,
-            registry.clone(),
-            ready.clone(),
-            shutdown.token().clone(),
-        )
-        .await
-        .with_context(|| format!("metrics listener {}", engine.metrics_listen))?;
-        let listener = tokio::net::TcpListener::bind(engine.listen)
-            .await
-            .with_context(|| format!("binding {}", engine.listen))?;
-        eprintln!("seer engine: listening on {}", listener.local_addr()?);
-        let serving =
-            seer_engine::serve(engine, registry, listener, ready, shutdown.token().clone());
-        if let Some(result) = shutdown.run_service(grace, WIND_DOWN, serving).await {
-            result?;
-        }
-        Ok(())
-    })
+    run_with_admin(
+        engine.metrics_listen,
+        config.shutdown.grace(),
+        |registry, ready, token| async move {
+            let listener = tokio::net::TcpListener::bind(engine.listen)
+                .await
+                .with_context(|| format!("binding {}", engine.listen))?;
+            eprintln!("seer engine: listening on {}", listener.local_addr()?);
+            Ok(seer_engine::serve(engine, registry, listener, ready, token).await?)
+        },
+    )
 }
 
 #[derive(Args)]
@@ -133,35 +153,21 @@ pub fn trainer(a: &TrainerArgs) -> anyhow::Result<()> {
     )?;
     init_logging(&config.log);
     let trainer = config.trainer();
-    let grace = config.shutdown.grace();
-    tokio::runtime::Runtime::new()?.block_on(async {
-        let shutdown = Shutdown::on_signals();
-        let registry = prometheus::default_registry().clone();
-        let ready = Readiness::default();
-        spawn_admin(
-            trainer.metrics_listen,
-            registry.clone(),
-            ready.clone(),
-            shutdown.token().clone(),
-        )
-        .await
-        .with_context(|| format!("metrics listener {}", trainer.metrics_listen))?;
-        let ctx = std::sync::Arc::new(
-            tokio::task::spawn_blocking(seer_gpu::GpuContext::from_env).await??,
-        );
-        eprintln!(
-            "seer trainer: gpu adapter {} ({}), metrics at http://{}/metrics",
-            ctx.summary.name, ctx.summary.backend, trainer.metrics_listen
-        );
-        let status = seer_trainer::StatusHandle::default();
-        let token = shutdown.token().clone();
-        let running =
-            async move { seer_trainer::run(trainer, ctx, &registry, ready, status, token).await };
-        if let Some(result) = shutdown.run_service(grace, WIND_DOWN, running).await {
-            result?;
-        }
-        Ok(())
-    })
+    run_with_admin(
+        trainer.metrics_listen,
+        config.shutdown.grace(),
+        |registry, ready, token| async move {
+            let ctx = std::sync::Arc::new(
+                tokio::task::spawn_blocking(seer_gpu::GpuContext::from_env).await??,
+            );
+            eprintln!(
+                "seer trainer: gpu adapter {} ({}), metrics at http://{}/metrics",
+                ctx.summary.name, ctx.summary.backend, trainer.metrics_listen
+            );
+            let status = seer_trainer::StatusHandle::default();
+            Ok(seer_trainer::run(trainer, ctx, &registry, ready, status, token).await?)
+        },
+    )
 }
 
 #[derive(Args)]

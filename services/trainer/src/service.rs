@@ -259,6 +259,7 @@ pub async fn run(
         watch: None,
         expected_active: None,
         leader: false,
+        serving: version.clone(),
         last_round: Instant::now(),
         last_quality: Instant::now(),
         round_seq: 1,
@@ -397,6 +398,8 @@ struct Trainer {
     /// the feed's older record is not an activation made elsewhere.
     expected_active: Option<String>,
     leader: bool,
+    /// The version the learner tunes from (kept here too: the learner is away during a round).
+    serving: String,
     last_round: Instant,
     last_quality: Instant,
     /// Replay windows from this `seq` on are new since the last round.
@@ -654,6 +657,7 @@ impl Trainer {
             return;
         }
         tracing::info!(model = %self.model, version = %active, "fine-tuning from the version the models topic names active");
+        self.serving = active.clone();
         self.watch = None;
         self.metrics.active_info.reset();
         self.metrics
@@ -885,6 +889,7 @@ impl Trainer {
             l.commit(version.clone(), weights.clone());
         }
         self.expected_active = Some(version.clone());
+        self.serving = version.clone();
         self.watch = Some(Watch {
             version: version.clone(),
             previous: parent.to_string(),
@@ -975,9 +980,7 @@ impl Trainer {
             return;
         };
         s.model = self.model.clone();
-        if let Some(v) = self.active_version() {
-            s.active = v.to_string();
-        }
+        s.active = self.serving.clone();
         s.leader = self.leader;
         let mut live: Vec<(String, Option<f64>, usize, u64)> = self
             .state

@@ -191,7 +191,7 @@ fn config_of(kind: ModelKind) -> ModelConfig {
         ModelKind::Tcn => {
             c.hidden_size = 0;
             c.num_layers = 0;
-            c.channels = vec![8];
+            c.channels = vec![8, 8];
             c.kernel_size = 2;
             c.dilations = vec![1, 2];
         }
