@@ -378,6 +378,52 @@ mod tests {
         );
     }
 
+    fn naive(name: &str, version: &str) -> Arc<ServedModel> {
+        Arc::new(ServedModel {
+            name: name.into(),
+            version: version.into(),
+            backend: Backend::SeasonalNaive,
+        })
+    }
+
+    #[test]
+    fn a_swap_leaves_requests_in_flight_on_their_version_and_keeps_the_previous() {
+        let r = ModelRegistry::from_models(
+            vec![ServedModel {
+                name: "m".into(),
+                version: "v1".into(),
+                backend: Backend::SeasonalNaive,
+            }],
+            Some("m"),
+        )
+        .unwrap();
+        let in_flight = r.resolve("m").unwrap();
+        let replaced = r.swap(naive("m", "v2")).unwrap();
+        assert_eq!(replaced.version, "v1");
+        assert_eq!(
+            in_flight.version, "v1",
+            "a resolved request keeps its version"
+        );
+        assert_eq!(r.resolve("").unwrap().version, "v2");
+        assert_eq!(r.previous("m").unwrap().version, "v1");
+        assert_eq!(r.pinned("m", "v1").unwrap().version, "v1");
+        assert_eq!(r.pinned("m", "v2").unwrap().version, "v2");
+        assert!(r.pinned("m", "v0").is_none());
+        assert_eq!(
+            r.infos().iter().find(|i| i.name == "m").unwrap().version,
+            "v2"
+        );
+        // back: a swap, no load
+        assert_eq!(r.swap_back("m").unwrap().version, "v2");
+        assert_eq!(r.get("m").unwrap().version, "v1");
+        assert_eq!(r.previous("m").unwrap().version, "v2");
+        assert!(matches!(
+            r.swap(naive("nope", "v1")),
+            Err(EngineError::UnknownModel(n)) if n == "nope"
+        ));
+        assert!(r.swap_back("nope").is_none());
+    }
+
     #[test]
     fn builtin_only_registry_defaults_to_seasonal_naive() {
         let r = ModelRegistry::from_models(vec![], None).unwrap();

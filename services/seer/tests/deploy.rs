@@ -149,6 +149,11 @@ fn exported_metrics() -> BTreeSet<String> {
         .rounds_total
         .with_label_values(&["time", "promoted"])
         .inc();
+    trainer.rollbacks_total.with_label_values(&["m"]).inc();
+    engine
+        .model_load_failures_total
+        .with_label_values(&["m", "checksum"])
+        .inc();
     ingest.dead_letters.with_label_values(&["late"]).inc();
     ingest.consumer_lag.with_label_values(&["0"]).set(0);
     ingest.rebalances.with_label_values(&["assigned"]).inc();

@@ -273,12 +273,46 @@ async fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<
     }
 }
 
+/// An untrained model of `kind` served as "lstm" (the name the ingest and trainer use here).
+fn config_of(kind: ModelKind) -> ModelConfig {
+    let mut c = ModelConfig {
+        model: kind,
+        ..lstm_config()
+    };
+    match kind {
+        ModelKind::Tcn => {
+            c.hidden_size = 0;
+            c.num_layers = 0;
+            c.channels = vec![8, 8];
+            c.kernel_size = 2;
+            c.dilations = vec![1, 2];
+        }
+        ModelKind::Deepar => {
+            c.quantiles = vec![];
+            c.lags = vec![1, 2];
+            c.cardinality = 1;
+            c.distribution = Some("gaussian".into());
+            c.num_samples = 50;
+        }
+        _ => {}
+    }
+    c
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_promoted_version_is_what_every_engine_serves_next() {
+    // one after the other: each is a whole pipeline on the software adapter
+    for kind in [ModelKind::Lstm, ModelKind::Deepar, ModelKind::Tcn] {
+        promoted_version_is_served(kind).await;
+    }
+}
+
+async fn promoted_version_is_served(kind: ModelKind) {
     let cluster = Cluster::new();
-    let models = TempDir::new("models-a");
-    let store = TempDir::new("store-a");
-    let c = lstm_config();
+    let tag = kind.name();
+    let models = TempDir::new(&format!("models-a-{tag}"));
+    let store = TempDir::new(&format!("store-a-{tag}"));
+    let c = config_of(kind);
     save(
         &models.path().join("lstm"),
         &c,
