@@ -2,45 +2,15 @@
 //! on garbage labels (shuffled or constant) is never promoted over a trained model, while one
 //! fine-tuned on real windows is promoted over an untrained model.
 
-use std::sync::Arc;
+mod common;
 
+use common::{HOUR, config_of, ctx, lstm_config};
 use seer_core::rng::SplitMix64;
-use seer_gpu::{AdapterChoice, GpuContext};
 use seer_model::checkpoint::init_weights;
 use seer_model::train::{TrainOptions, train};
-use seer_model::{History, ModelConfig, ModelKind};
+use seer_model::{History, ModelKind};
 use seer_trainer::gate::Verdict;
 use seer_trainer::learner::{Held, Learner, RoundInput};
-
-const HOUR: i64 = 3600;
-
-fn ctx() -> Arc<GpuContext> {
-    Arc::new(GpuContext::new(AdapterChoice::from_env().unwrap()).expect("gpu adapter"))
-}
-
-fn config() -> ModelConfig {
-    ModelConfig {
-        model: ModelKind::Lstm,
-        freq: HOUR,
-        context_length: 8,
-        horizon: 4,
-        time_features: vec![],
-        input_size: None,
-        hidden_size: 8,
-        num_layers: 1,
-        quantiles: vec![0.1, 0.5, 0.9],
-        channels: vec![],
-        kernel_size: 0,
-        dilations: vec![],
-        lags: vec![],
-        cardinality: 0,
-        embedding_dim: 0,
-        distribution: None,
-        num_samples: 0,
-        series_ids: None,
-        classes: vec![],
-    }
-}
 
 fn series(s: usize, from: i64, n: usize) -> History {
     let ts: Vec<i64> = (0..n as i64).map(|k| (from + k) * HOUR).collect();
@@ -90,7 +60,7 @@ fn tuning() -> TrainOptions {
 #[test]
 fn garbage_labels_are_never_promoted_and_real_ones_are() {
     let ctx = ctx();
-    let c = config();
+    let c = lstm_config();
     let (train_windows, holdout) = windows();
 
     // positive control: real windows beat an untrained model
@@ -179,32 +149,6 @@ fn garbage_labels_are_never_promoted_and_real_ones_are() {
         defended.windows(2).all(|w| (w[0] - w[1]).abs() < 1e-9),
         "{defended:?}"
     );
-}
-
-/// The shapes of each forecasting kind for these tests.
-fn config_of(kind: ModelKind) -> ModelConfig {
-    let mut c = ModelConfig {
-        model: kind,
-        ..config()
-    };
-    match kind {
-        ModelKind::Tcn => {
-            c.hidden_size = 0;
-            c.num_layers = 0;
-            c.channels = vec![8, 8];
-            c.kernel_size = 2;
-            c.dilations = vec![1, 2];
-        }
-        ModelKind::Deepar => {
-            c.quantiles = vec![];
-            c.lags = vec![1, 2];
-            c.cardinality = 1;
-            c.distribution = Some("gaussian".into());
-            c.num_samples = 50;
-        }
-        _ => {}
-    }
-    c
 }
 
 #[test]

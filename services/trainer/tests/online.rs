@@ -3,21 +3,23 @@
 //! that every following engine swaps to, rolls back a version that does worse live, and only
 //! one of two trainers leads.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use common::{HOUR, config_of, ctx, lstm_config};
 use prost::Message as _;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use seer_gpu::{AdapterChoice, GpuContext};
+use seer_model::ModelKind;
 use seer_model::checkpoint::{init_weights, save};
-use seer_model::{ModelConfig, ModelKind};
 use seer_proto::convert::timestamp;
 use seer_proto::v1::{Forecast, Observation, QuantileValues};
 use seer_runtime::models_topic::{ActiveRecord, ModelRecord, ModelsView};
@@ -25,16 +27,7 @@ use seer_runtime::{KafkaConfig, ModelStoreConfig, Readiness, Shutdown, Topics};
 use seer_trainer::{StatusHandle, TrainerConfig};
 use tokio_util::sync::CancellationToken;
 
-const HOUR: i64 = 3600;
 const T0: i64 = 1_700_006_400; // a midnight
-
-fn ctx() -> Arc<GpuContext> {
-    static CTX: OnceLock<Arc<GpuContext>> = OnceLock::new();
-    CTX.get_or_init(|| {
-        Arc::new(GpuContext::new(AdapterChoice::from_env().unwrap()).expect("gpu adapter"))
-    })
-    .clone()
-}
 
 struct TempDir(PathBuf);
 
@@ -53,31 +46,6 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// An untrained LSTM (random weights): any fine-tuning on real windows beats it.
-fn lstm_config() -> ModelConfig {
-    ModelConfig {
-        model: ModelKind::Lstm,
-        freq: HOUR,
-        context_length: 8,
-        horizon: 4,
-        time_features: vec![],
-        input_size: None,
-        hidden_size: 8,
-        num_layers: 1,
-        quantiles: vec![0.1, 0.5, 0.9],
-        channels: vec![],
-        kernel_size: 0,
-        dilations: vec![],
-        lags: vec![],
-        cardinality: 0,
-        embedding_dim: 0,
-        distribution: None,
-        num_samples: 0,
-        series_ids: None,
-        classes: vec![],
     }
 }
 
@@ -271,32 +239,6 @@ async fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<
         assert!(start.elapsed() < limit, "timed out: {what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// An untrained model of `kind` served as "lstm" (the name the ingest and trainer use here).
-fn config_of(kind: ModelKind) -> ModelConfig {
-    let mut c = ModelConfig {
-        model: kind,
-        ..lstm_config()
-    };
-    match kind {
-        ModelKind::Tcn => {
-            c.hidden_size = 0;
-            c.num_layers = 0;
-            c.channels = vec![8, 8];
-            c.kernel_size = 2;
-            c.dilations = vec![1, 2];
-        }
-        ModelKind::Deepar => {
-            c.quantiles = vec![];
-            c.lags = vec![1, 2];
-            c.cardinality = 1;
-            c.distribution = Some("gaussian".into());
-            c.num_samples = 50;
-        }
-        _ => {}
-    }
-    c
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
