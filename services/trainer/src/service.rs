@@ -396,7 +396,7 @@ struct Trainer {
     watch: Option<Watch>,
     /// The version this trainer just recorded active, until the feed reads it back: until then
     /// the feed's older record is not an activation made elsewhere.
-    expected_active: Option<String>,
+    expected_active: Option<(String, i64)>,
     leader: bool,
     /// The version the learner tunes from (kept here too: the learner is away during a round).
     serving: String,
@@ -606,14 +606,16 @@ impl Trainer {
 
     /// Follows an activation made elsewhere (Models.Activate, Rollback, another trainer).
     async fn follow_topic(&mut self) {
-        let Some(active) = self
+        let Some((active, at_ms)) = self
             .feed
-            .with(|v| v.active(&self.model).map(|a| a.active.clone()))
+            .with(|v| v.active(&self.model).map(|a| (a.active.clone(), a.at_ms)))
         else {
             return;
         };
-        if let Some(expected) = &self.expected_active {
-            if *expected != active {
+        // our own record, or one written after it (an operator's Activate right after a
+        // promotion), ends the wait; an older one is what we just replaced
+        if let Some((expected, written_at)) = &self.expected_active {
+            if *expected != active && at_ms < *written_at {
                 return;
             }
             self.expected_active = None;
@@ -873,11 +875,12 @@ impl Trainer {
             reason: reason.clone(),
         }))
         .await?;
+        let activated_at = now_ms();
         self.publish(ModelRecord::Active(ActiveRecord {
             model: self.model.clone(),
             active: version.clone(),
             previous: parent.to_string(),
-            at_ms: now_ms(),
+            at_ms: activated_at,
             reason: format!("promoted by the trainer ({reason})"),
         }))
         .await?;
@@ -888,7 +891,7 @@ impl Trainer {
         if let Some(l) = self.learner.as_mut() {
             l.commit(version.clone(), weights.clone());
         }
-        self.expected_active = Some(version.clone());
+        self.expected_active = Some((version.clone(), activated_at));
         self.serving = version.clone();
         self.watch = Some(Watch {
             version: version.clone(),
@@ -917,15 +920,26 @@ impl Trainer {
         else {
             return;
         };
+        // the previous version's window as it stands: forecasts it issued before the swap are
+        // still being scored, and a promotion soon after start may have found none scored yet
+        let previous_mase = self
+            .state
+            .quality(&self.model, &w.previous)
+            .and_then(|r| r.summary().mase)
+            .or(w.previous_mase);
         match rollback_due(
             &s,
-            w.previous_mase,
+            previous_mase,
             self.config.rollback_points,
             self.config.rollback_margin,
         ) {
+            None if s.points >= self.config.rollback_points && previous_mase.is_none() => {
+                tracing::info!(model = %self.model, version = %w.version, "no live score of the previous version to compare with; the promotion stands");
+                self.watch = None;
+            }
             None => {}
             Some(false) => {
-                tracing::info!(model = %self.model, version = %w.version, mase = ?s.mase, previous = ?w.previous_mase, "promotion holds up live");
+                tracing::info!(model = %self.model, version = %w.version, mase = ?s.mase, previous = ?previous_mase, "promotion holds up live");
                 self.watch = None;
             }
             Some(true) => {
@@ -934,15 +948,16 @@ impl Trainer {
                     s.mase.unwrap_or(f64::NAN),
                     w.version,
                     s.points,
-                    w.previous_mase.unwrap_or(f64::NAN),
+                    previous_mase.unwrap_or(f64::NAN),
                     w.previous
                 );
                 let previous = w.previous.clone();
+                let rolled_back_at = now_ms();
                 let record = ModelRecord::Active(ActiveRecord {
                     model: self.model.clone(),
                     active: w.previous.clone(),
                     previous: w.version.clone(),
-                    at_ms: now_ms(),
+                    at_ms: rolled_back_at,
                     reason: reason.clone(),
                 });
                 match self.publish(record).await {
@@ -959,7 +974,7 @@ impl Trainer {
                             st.last_round = reason;
                         }
                         // follow_topic adopts the previous version once the record is read back
-                        self.expected_active = Some(previous);
+                        self.expected_active = Some((previous, rolled_back_at));
                         self.watch = None;
                     }
                     Err(e) => tracing::error!(error = %e, "publishing a rollback; retrying"),

@@ -434,8 +434,14 @@ async fn a_version_worse_live_is_rolled_back_and_only_one_trainer_leads() {
         &init_weights(&c, 3).unwrap(),
     )
     .unwrap();
-    let first = start_trainer(trainer_config(&cluster, models.path(), store.path()));
-    let second = start_trainer(trainer_config(&cluster, models.path(), store.path()));
+    // the first round waits for enough windows that the root's forecasts are scored by then:
+    // a rollback compares with the live score of the version it returns to
+    let config = TrainerConfig {
+        min_new_windows: 96,
+        ..trainer_config(&cluster, models.path(), store.path())
+    };
+    let first = start_trainer(config.clone());
+    let second = start_trainer(config);
     let leaders = wait_for("one leader", Duration::from_secs(60), || {
         let l = (
             first.gauge("seer_trainer_leader"),
