@@ -12,7 +12,8 @@ RUN cargo build --release -p seer --locked \
 
 FROM debian:bookworm-slim
 # libssl3: librdkafka's TLS (Kafka over SSL / SASL_SSL). libvulkan1: the Vulkan loader wgpu
-# opens. mesa-vulkan-drivers: the software adapter (lavapipe) for CPU nodes. On GPU nodes the
+# opens. mesa-vulkan-drivers: the software adapter (lavapipe), only for SEER_ADAPTER=software (CPU
+# nodes run the native CPU backend, which needs no driver). On GPU nodes the
 # NVIDIA container toolkit mounts the driver and its Vulkan ICD when NVIDIA_DRIVER_CAPABILITIES
 # includes "graphics" (compute,utility alone gives CUDA only).
 # hadolint ignore=DL3008

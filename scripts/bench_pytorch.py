@@ -53,7 +53,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--reduced", action="store_true", help="the software-adapter shape set")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = ap.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cudnn.benchmark = True
     results = []
@@ -69,6 +72,33 @@ def main():
         x = torch.randn(b, 1, 168, device=device)
         ms = timed(lambda: tcn(x), args.reps, device)
         results.append({"name": "tcn_forward", "shape": f"4 blocks C=32 k=3 dilations 1,2,4,8, B={b}, T=168", "ms": ms})
+    # DeepAR ancestral sampling as a Python model server runs it: the context teacher-forced
+    # once, the state repeated per path, then one LSTM step, head and draw per forecast step
+    b = 8 if args.reduced else 4096
+    paths, horizon = 100, 24
+    rnn_s = nn.LSTM(6 + 2, 40, 2, batch_first=True).to(device)
+    proj_s = nn.Linear(40, 2).to(device)
+    ctx_x = torch.randn(b, 168, 8, device=device)
+    feats = torch.randn(b * paths, horizon, 2, device=device)
+
+    def sample():
+        _, (h, c) = rnn_s(ctx_x)
+        h = h.repeat_interleave(paths, dim=1)
+        c = c.repeat_interleave(paths, dim=1)
+        lags = torch.zeros(b * paths, 6, device=device)
+        out = []
+        for t in range(horizon):
+            x = torch.cat([lags, feats[:, t]], dim=1).unsqueeze(1)
+            o, (h, c) = rnn_s(x, (h, c))
+            p = proj_s(o[:, 0])
+            z = p[:, 0] + (F.softplus(p[:, 1]) + 1e-6) * torch.randn(b * paths, device=device)
+            out.append(z)
+            lags = torch.cat([z.unsqueeze(1), lags[:, :-1]], dim=1)
+        return torch.stack(out, dim=1)
+
+    with torch.no_grad():
+        ms = timed(sample, max(1, min(args.reps, 5)), device)
+    results.append({"name": "deepar_sample", "shape": f"2x40 gaussian, {paths} paths x {horizon} steps, context 168, B={b}", "ms": ms})
     # DeepAR-shaped training step: 2×40 LSTM over 168 steps, Gaussian NLL, backward, clip, Adam
     b = 16 if args.reduced else 4096
     rnn = nn.LSTM(6 + 2, 40, 2, batch_first=True).to(device)
@@ -93,7 +123,8 @@ def main():
     results.append({"name": "deepar_train_step", "shape": f"2x40 LSTM, gaussian, T=168, B={b}", "ms": ms,
                     "windows_per_second": b / ms * 1e3})
     print(json.dumps({"device": str(torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"),
-                      "torch": torch.__version__, "results": results}, indent=2))
+                      "torch": torch.__version__, "threads": torch.get_num_threads(),
+                      "results": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,6 @@ cd "$ROOT"
 export KAFKA_PORT="${KAFKA_PORT:-19092}" KAFKA_STATE="$ROOT/target/kafka-eos"
 scripts/kafka.sh start
 trap 'scripts/kafka.sh stop' EXIT
-SEER_TEST_KAFKA="127.0.0.1:$KAFKA_PORT" SEER_ADAPTER="${SEER_ADAPTER:-software}" \
+SEER_TEST_KAFKA="127.0.0.1:$KAFKA_PORT" SEER_ADAPTER="${SEER_ADAPTER:-auto}" \
     XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}" \
     cargo test -p seer --test exactly_once -- --ignored --nocapture

@@ -16,7 +16,7 @@ cd "$ROOT"
 export KAFKA_STATE="${KAFKA_STATE:-$ROOT/target/kafka-faults}"
 export KAFKA_PORT="${KAFKA_PORT:-19092}" KAFKA_PROXIED_PORT="${KAFKA_PROXIED_PORT:-19095}" \
     KAFKA_PROXY_PORT="${KAFKA_PROXY_PORT:-19096}" KAFKA_SASL_PORT="${KAFKA_SASL_PORT:-19094}"
-export SEER_ADAPTER="${SEER_ADAPTER:-software}" XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+export SEER_ADAPTER="${SEER_ADAPTER:-auto}" XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 cargo build -q -p seer --tests
 scripts/kafka.sh start
 trap 'scripts/kafka.sh stop' EXIT

@@ -43,5 +43,5 @@ else
     done
 fi
 echo "k8s-smoke: broker $KIND at $BROKER"
-SEER_BIN="$SEER_BIN" SMOKE_BROKER="$BROKER" SEER_ADAPTER="${SEER_ADAPTER:-software}" \
+SEER_BIN="$SEER_BIN" SMOKE_BROKER="$BROKER" SEER_ADAPTER="${SEER_ADAPTER:-cpu}" \
     "$VENV/bin/python" scripts/k8s_smoke.py

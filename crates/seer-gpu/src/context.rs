@@ -4,17 +4,23 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
+use crate::cpu::CpuDevice;
 use crate::error::GpuError;
 use crate::kernels::{Kernel, build_pipeline};
+use crate::tensor::{Buffer, HostBuffer};
 
-/// Which adapter to run on; `SEER_ADAPTER=auto|gpu|software` overrides the default `Auto`.
+/// Which backend to run on; `SEER_ADAPTER=auto|gpu|cpu|software` overrides the default `Auto`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdapterChoice {
-    /// A hardware GPU when one is present, else the software adapter.
+    /// A hardware GPU when one is present, else the native CPU backend.
     Auto,
-    /// Hardware only; an error when none is present.
+    /// A hardware GPU through wgpu only; an error when none is present.
     Gpu,
-    /// The CPU (software) adapter only, e.g. Mesa lavapipe.
+    /// The native CPU backend: the same kernels in Rust, threaded over the cores this process
+    /// may use. No Vulkan driver needed.
+    Cpu,
+    /// The WGSL kernels on a software Vulkan adapter (Mesa lavapipe): how CI tests the GPU path
+    /// without a GPU. Slow; not for serving.
     Software,
 }
 
@@ -24,7 +30,8 @@ impl FromStr for AdapterChoice {
         match s.trim().to_ascii_lowercase().as_str() {
             "" | "auto" => Ok(AdapterChoice::Auto),
             "gpu" | "hardware" => Ok(AdapterChoice::Gpu),
-            "software" | "cpu" => Ok(AdapterChoice::Software),
+            "cpu" | "native" => Ok(AdapterChoice::Cpu),
+            "software" | "lavapipe" => Ok(AdapterChoice::Software),
             _ => Err(GpuError::BadAdapterChoice(s.to_string())),
         }
     }
@@ -43,6 +50,7 @@ impl AdapterChoice {
 #[derive(Debug, Clone)]
 pub struct AdapterSummary {
     pub name: String,
+    /// `cpu` for the native CPU backend, else the wgpu backend (`Vulkan`, `Metal`, ...).
     pub backend: String,
     pub device_type: String,
     pub driver: String,
@@ -51,18 +59,47 @@ pub struct AdapterSummary {
     pub timestamp_queries: bool,
     pub subgroups: bool,
     pub shader_f16: bool,
+    /// Worker threads of the native CPU backend (0 on a wgpu adapter).
+    pub threads: usize,
 }
 
-/// The wgpu device plus a cache of compiled pipelines. Cheap to share behind an `Arc`.
+impl AdapterSummary {
+    /// The label metrics and logs carry: `cpu`, `gpu` or `software`.
+    pub fn kind(&self) -> &'static str {
+        if self.backend == CPU_BACKEND {
+            "cpu"
+        } else if self.is_software {
+            "software"
+        } else {
+            "gpu"
+        }
+    }
+}
+
+pub(crate) const CPU_BACKEND: &str = "cpu";
+
+/// The device every kernel runs on: a wgpu adapter, or the native CPU backend. Cheap to share
+/// behind an `Arc`.
 pub struct GpuContext {
-    pub device: wgpu::Device,
-    pub queue: wgpu::Queue,
     pub summary: AdapterSummary,
+    /// What one binding and one dispatch may hold; callers size batch chunks by it. The CPU
+    /// backend reports host-sized limits.
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
-    pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
+    backend: Backend,
     // bound where a kernel's optional input is absent (its flag tells the kernel not to read it)
-    placeholder: wgpu::Buffer,
+    placeholder: Buffer,
+}
+
+pub(crate) enum Backend {
+    Wgpu(WgpuDevice),
+    Cpu(CpuDevice),
+}
+
+pub(crate) struct WgpuDevice {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
 }
 
 const INSTALL_HINT: &str = "install a Vulkan driver: on Debian/Ubuntu `apt-get install mesa-vulkan-drivers libvulkan1` gives the software adapter (lavapipe); on a GPU machine install the vendor's Vulkan driver";
@@ -78,10 +115,68 @@ impl GpuContext {
     }
 
     pub fn new(choice: AdapterChoice) -> Result<Self, GpuError> {
-        pollster::block_on(Self::new_async(choice))
+        match choice {
+            AdapterChoice::Cpu => Ok(Self::cpu()),
+            AdapterChoice::Auto => match pollster::block_on(Self::wgpu(AdapterChoice::Gpu)) {
+                Ok(ctx) => Ok(ctx),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no hardware GPU; using the native cpu backend");
+                    Ok(Self::cpu())
+                }
+            },
+            AdapterChoice::Gpu | AdapterChoice::Software => pollster::block_on(Self::wgpu(choice)),
+        }
     }
 
-    async fn new_async(choice: AdapterChoice) -> Result<Self, GpuError> {
+    /// The native CPU backend, threaded over the cores this process may use (or
+    /// `SEER_CPU_THREADS`).
+    pub fn cpu() -> Self {
+        Self::cpu_with_threads(None)
+    }
+
+    /// The native CPU backend on a pool of exactly `threads` (None: as `cpu`).
+    pub fn cpu_with_threads(threads: Option<usize>) -> Self {
+        let device = CpuDevice::new(threads);
+        let threads = device.threads();
+        let summary = AdapterSummary {
+            name: format!("seer native cpu ({threads} threads)"),
+            backend: CPU_BACKEND.into(),
+            device_type: "Cpu".into(),
+            driver: "seer".into(),
+            driver_info: format!("rayon {threads} threads, matrixmultiply sgemm"),
+            is_software: false,
+            timestamp_queries: false,
+            subgroups: false,
+            shader_f16: false,
+            threads,
+        };
+        tracing::info!(threads, "native cpu backend selected");
+        // host memory bounds a buffer, not a binding: let callers batch as one chunk
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: u32::MAX as u64 * 4,
+            max_buffer_size: u64::MAX / 4,
+            max_compute_workgroups_per_dimension: u32::MAX,
+            ..wgpu::Limits::default()
+        };
+        GpuContext {
+            summary,
+            limits,
+            features: wgpu::Features::empty(),
+            backend: Backend::Cpu(device),
+            placeholder: Buffer::Host(HostBuffer::new(vec![0.0; 4])),
+        }
+    }
+
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// True on the native CPU backend, where recording a kernel runs it at once.
+    pub fn is_cpu(&self) -> bool {
+        matches!(self.backend, Backend::Cpu(_))
+    }
+
+    async fn wgpu(choice: AdapterChoice) -> Result<Self, GpuError> {
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
@@ -116,17 +211,18 @@ impl GpuContext {
                 // the GL backend cannot run compute shaders of this size reliably
                 i.backend != wgpu::Backend::Gl
                     && match choice {
-                        AdapterChoice::Auto => true,
-                        AdapterChoice::Gpu => !is_software(&i),
+                        AdapterChoice::Auto | AdapterChoice::Gpu => !is_software(&i),
                         AdapterChoice::Software => is_software(&i),
+                        AdapterChoice::Cpu => false,
                     }
             })
             .collect();
         candidates.sort_by_key(rank);
         let Some(adapter) = candidates.into_iter().next() else {
             let wanted = match choice {
-                AdapterChoice::Auto => "any adapter",
-                AdapterChoice::Gpu => "a hardware GPU adapter (SEER_ADAPTER=gpu)",
+                AdapterChoice::Auto | AdapterChoice::Gpu | AdapterChoice::Cpu => {
+                    "a hardware GPU adapter (SEER_ADAPTER=gpu; SEER_ADAPTER=cpu needs no driver)"
+                }
                 AdapterChoice::Software => "a software adapter (SEER_ADAPTER=software)",
             };
             let seen = if found.is_empty() {
@@ -171,6 +267,7 @@ impl GpuContext {
             timestamp_queries: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             subgroups: features.contains(wgpu::Features::SUBGROUP),
             shader_f16: features.contains(wgpu::Features::SHADER_F16),
+            threads: 0,
         };
         tracing::info!(
             adapter = %summary.name,
@@ -186,18 +283,50 @@ impl GpuContext {
             mapped_at_creation: false,
         });
         Ok(GpuContext {
-            placeholder,
-            device,
-            queue,
+            placeholder: Buffer::Device(placeholder),
             summary,
             limits,
             features,
-            pipelines: Mutex::new(HashMap::new()),
+            backend: Backend::Wgpu(WgpuDevice {
+                device,
+                queue,
+                pipelines: Mutex::new(HashMap::new()),
+            }),
         })
     }
 
     /// The compiled pipeline for a kernel, built on first use; compile errors come back typed.
+    /// The native CPU backend has none: its kernels are Rust functions.
     pub fn pipeline(&self, kernel: Kernel) -> Result<Arc<wgpu::ComputePipeline>, GpuError> {
+        match &self.backend {
+            Backend::Wgpu(w) => w.pipeline(kernel),
+            Backend::Cpu(_) => Err(GpuError::Pipeline {
+                kernel: kernel.entry_point(),
+                message: "the native cpu backend compiles no pipelines".into(),
+            }),
+        }
+    }
+
+    /// A tiny buffer to bind for an optional input the kernel is told to ignore.
+    pub fn placeholder(&self) -> &Buffer {
+        &self.placeholder
+    }
+
+    /// Blocks until all submitted work is done (CPU kernels finish as they are recorded).
+    pub fn wait_idle(&self) -> Result<(), GpuError> {
+        match &self.backend {
+            Backend::Wgpu(w) => w
+                .device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map(|_| ())
+                .map_err(|e| GpuError::Execution(e.to_string())),
+            Backend::Cpu(_) => Ok(()),
+        }
+    }
+}
+
+impl WgpuDevice {
+    pub(crate) fn pipeline(&self, kernel: Kernel) -> Result<Arc<wgpu::ComputePipeline>, GpuError> {
         if let Some(p) = self.lock_pipelines().get(&kernel) {
             return Ok(p.clone());
         }
@@ -211,18 +340,5 @@ impl GpuContext {
     ) -> std::sync::MutexGuard<'_, HashMap<Kernel, Arc<wgpu::ComputePipeline>>> {
         // a panic while holding the lock cannot leave the map half-written, so poison is harmless
         self.pipelines.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A tiny buffer to bind for an optional input the kernel is told to ignore.
-    pub fn placeholder(&self) -> &wgpu::Buffer {
-        &self.placeholder
-    }
-
-    /// Blocks until all submitted work is done.
-    pub fn wait_idle(&self) -> Result<(), GpuError> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| GpuError::Execution(e.to_string()))
     }
 }

@@ -4,7 +4,7 @@ use thiserror::Error;
 pub enum GpuError {
     #[error("{0}")]
     NoAdapter(String),
-    #[error("invalid SEER_ADAPTER value {0:?}: expected auto, gpu or software")]
+    #[error("invalid SEER_ADAPTER value {0:?}: expected auto, gpu, cpu or software")]
     BadAdapterChoice(String),
     #[error("cannot open device on adapter {adapter}: {message}")]
     RequestDevice { adapter: String, message: String },

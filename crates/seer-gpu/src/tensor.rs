@@ -1,19 +1,83 @@
 //! f32 storage buffers with a shape, and their transfers.
 
+use std::sync::{Arc, RwLock};
+
 use wgpu::util::DeviceExt;
 
-use crate::context::GpuContext;
+use crate::context::{Backend, GpuContext};
 use crate::error::GpuError;
+
+/// Storage of one buffer: device memory of a wgpu adapter, or host memory of the native CPU
+/// backend. Clones share the storage.
+#[derive(Debug, Clone)]
+pub enum Buffer {
+    Device(wgpu::Buffer),
+    Host(Arc<HostBuffer>),
+}
+
+/// Host storage: 32-bit words (f32, or u32 stored by bit pattern as WGSL's `array<u32>` reads
+/// them). The lock is what makes a kernel's writes exclusive, as a dispatch's bindings are on a
+/// GPU.
+#[derive(Debug, Default)]
+pub struct HostBuffer {
+    pub(crate) words: RwLock<Vec<f32>>,
+}
+
+impl HostBuffer {
+    pub(crate) fn new(words: Vec<f32>) -> Arc<Self> {
+        Arc::new(HostBuffer {
+            words: RwLock::new(words),
+        })
+    }
+
+    // a kernel that panicked cannot leave a half-written Vec that is unsafe to read: at worst
+    // its values are stale, as a failed GPU dispatch would leave them
+    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<f32>> {
+        self.words.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<f32>> {
+        self.words.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Buffer {
+    pub(crate) fn device(&self) -> Result<&wgpu::Buffer, GpuError> {
+        match self {
+            Buffer::Device(b) => Ok(b),
+            Buffer::Host(_) => Err(GpuError::Execution(
+                "a host (cpu backend) buffer was bound to a wgpu dispatch".into(),
+            )),
+        }
+    }
+
+    pub(crate) fn host(&self) -> Result<&Arc<HostBuffer>, GpuError> {
+        match self {
+            Buffer::Host(b) => Ok(b),
+            Buffer::Device(_) => Err(GpuError::Execution(
+                "a wgpu buffer was bound to a cpu backend kernel".into(),
+            )),
+        }
+    }
+
+    pub fn same_storage(&self, other: &Buffer) -> bool {
+        match (self, other) {
+            (Buffer::Device(a), Buffer::Device(b)) => a == b,
+            (Buffer::Host(a), Buffer::Host(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
 
 /// A dense row-major f32 array on the device.
 #[derive(Debug, Clone)]
 pub struct Tensor {
-    buffer: wgpu::Buffer,
+    buffer: Buffer,
     shape: Vec<usize>,
 }
 
 impl Tensor {
-    pub fn buffer(&self) -> &wgpu::Buffer {
+    pub fn buffer(&self) -> &Buffer {
         &self.buffer
     }
 
@@ -77,49 +141,88 @@ impl GpuContext {
             ));
         }
         self.check_size(n)?;
-        let contents: &[u8] = if data.is_empty() {
-            &[0u8; 4]
-        } else {
-            bytemuck::cast_slice(data)
-        };
-        let buffer = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: None,
-                contents,
-                usage: USAGE,
-            });
         Ok(Tensor {
-            buffer,
+            buffer: self.buffer_from_words(bytemuck::cast_slice(data)),
             shape: shape.to_vec(),
         })
     }
 
-    pub fn upload_u32(&self, data: &[u32]) -> Result<wgpu::Buffer, GpuError> {
+    fn buffer_from_words(&self, words: &[u32]) -> Buffer {
+        match self.backend() {
+            Backend::Cpu(_) => {
+                let mut v: Vec<f32> = words.iter().map(|&w| f32::from_bits(w)).collect();
+                // as on the device, an empty tensor still owns one element
+                if v.is_empty() {
+                    v.push(0.0);
+                }
+                Buffer::Host(HostBuffer::new(v))
+            }
+            Backend::Wgpu(w) => {
+                let contents: &[u8] = if words.is_empty() {
+                    &[0u8; 4]
+                } else {
+                    bytemuck::cast_slice(words)
+                };
+                Buffer::Device(
+                    w.device
+                        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                            label: None,
+                            contents,
+                            usage: USAGE,
+                        }),
+                )
+            }
+        }
+    }
+
+    pub fn upload_u32(&self, data: &[u32]) -> Result<Buffer, GpuError> {
         self.check_size(data.len())?;
-        let contents: &[u8] = if data.is_empty() {
-            &[0u8; 4]
-        } else {
-            bytemuck::cast_slice(data)
-        };
-        Ok(self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: None,
-                contents,
-                usage: USAGE,
-            }))
+        Ok(self.buffer_from_words(data))
+    }
+
+    /// Overwrites `data.len()` elements of `tensor` from element `offset` on (e.g. restoring
+    /// parameters); ordered after work already submitted and before work submitted later.
+    pub fn write(&self, tensor: &Tensor, offset: usize, data: &[f32]) -> Result<(), GpuError> {
+        if offset + data.len() > tensor.len() {
+            return Err(GpuError::shape(
+                "write",
+                format!(
+                    "{} values at {offset} do not fit {} elements",
+                    data.len(),
+                    tensor.len()
+                ),
+            ));
+        }
+        match (&tensor.buffer, self.backend()) {
+            (Buffer::Host(h), _) => {
+                h.write()[offset..offset + data.len()].copy_from_slice(data);
+            }
+            (Buffer::Device(b), Backend::Wgpu(w)) => {
+                w.queue
+                    .write_buffer(b, (offset * 4) as u64, bytemuck::cast_slice(data));
+            }
+            (Buffer::Device(_), Backend::Cpu(_)) => {
+                return Err(GpuError::Execution(
+                    "a wgpu tensor was written through a cpu backend context".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A zero-filled tensor (wgpu zero-initialises new buffers).
     pub fn zeros(&self, shape: &[usize]) -> Result<Tensor, GpuError> {
-        let bytes = self.check_size(shape.iter().product())?;
-        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: None,
-            size: bytes,
-            usage: USAGE,
-            mapped_at_creation: false,
-        });
+        let n: usize = shape.iter().product();
+        let bytes = self.check_size(n)?;
+        let buffer = match self.backend() {
+            Backend::Cpu(_) => Buffer::Host(HostBuffer::new(vec![0.0; n.max(1)])),
+            Backend::Wgpu(w) => Buffer::Device(w.device.create_buffer(&wgpu::BufferDescriptor {
+                label: None,
+                size: bytes,
+                usage: USAGE,
+                mapped_at_creation: false,
+            })),
+        };
         Ok(Tensor {
             buffer,
             shape: shape.to_vec(),
@@ -132,23 +235,32 @@ impl GpuContext {
         if n == 0 {
             return Ok(Vec::new());
         }
+        let w = match (&tensor.buffer, self.backend()) {
+            (Buffer::Host(h), _) => return Ok(h.read()[..n].to_vec()),
+            (Buffer::Device(_), Backend::Wgpu(w)) => w,
+            (Buffer::Device(_), Backend::Cpu(_)) => {
+                return Err(GpuError::Readback(
+                    "a wgpu tensor was read through a cpu backend context".into(),
+                ));
+            }
+        };
         let bytes = (n * 4) as u64;
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+        let staging = w.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: bytes,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut encoder = self
+        let mut encoder = w
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        encoder.copy_buffer_to_buffer(&tensor.buffer, 0, &staging, 0, bytes);
-        let index = self.queue.submit(Some(encoder.finish()));
+        encoder.copy_buffer_to_buffer(tensor.buffer.device()?, 0, &staging, 0, bytes);
+        let index = w.queue.submit(Some(encoder.finish()));
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
         });
-        self.device
+        w.device
             .poll(wgpu::PollType::Wait {
                 submission_index: Some(index),
                 timeout: None,

@@ -102,7 +102,7 @@ fn check_plain(s: Conv1dSpec, scale: f64, seed: u64) {
     check_backward(s, scale, seed, &plain(&s));
 }
 
-#[test]
+seer_gpu::on_backends!(conv_backward_matches_reference_on_ragged_shapes);
 fn conv_backward_matches_reference_on_ragged_shapes() {
     // B·T and every channel count off any multiple of 256
     check_plain(spec(3, 5, 7, 19, 3, 1), 1.0, 1);
@@ -146,12 +146,12 @@ fn conv_backward_matches_reference_on_ragged_shapes() {
     check_plain(spec(4, 8, 9, 517, 3, 8), 1.0, 7);
 }
 
-#[test]
+seer_gpu::on_backends!(conv_backward_with_extreme_inputs);
 fn conv_backward_with_extreme_inputs() {
     check_plain(spec(3, 4, 5, 41, 3, 2), 100.0, 8);
 }
 
-#[test]
+seer_gpu::on_backends!(conv_backward_weight_is_deterministic);
 fn conv_backward_weight_is_deterministic() {
     let s = spec(4, 3, 5, 777, 3, 2);
     let x = rounded(&data(4 * 3 * 777, 1, -1.0, 1.0));
@@ -250,7 +250,7 @@ fn finite_differences(s: Conv1dSpec, seed: u64) {
     assert!(dw.iter().any(|v| v.abs() > 1e-3));
 }
 
-#[test]
+seer_gpu::on_backends!(conv_backward_reference_matches_finite_differences);
 fn conv_backward_reference_matches_finite_differences() {
     finite_differences(spec(2, 3, 2, 9, 3, 1), 1);
     finite_differences(spec(2, 3, 2, 11, 3, 2), 2);
@@ -261,7 +261,7 @@ fn conv_backward_reference_matches_finite_differences() {
     finite_differences(spec(1, 2, 2, 6, 3, 4), 5);
 }
 
-#[test]
+seer_gpu::on_backends!(conv_backward_rejects_bad_arguments);
 fn conv_backward_rejects_bad_arguments() {
     let s = spec(1, 2, 3, 4, 3, 1);
     let (dy, x) = (zeros(&[12]), zeros(&[8]));
@@ -293,7 +293,7 @@ fn conv_backward_rejects_bad_arguments() {
 
 // ---- element-wise helpers ------------------------------------------------------------------
 
-#[test]
+seer_gpu::on_backends!(relu_backward_matches_reference);
 fn relu_backward_matches_reference() {
     for (n, accumulate) in [(1, false), (1000, false), (1000, true), (70_001, true)] {
         let dy = rounded(&data(n, 1, -100.0, 100.0));
@@ -319,7 +319,7 @@ fn relu_backward_matches_reference() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(add_relu_matches_reference);
 fn add_relu_matches_reference() {
     for n in [1, 777] {
         let a = rounded(&data(n, 4, -100.0, 100.0));
@@ -338,7 +338,7 @@ fn add_relu_matches_reference() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(transpose_matches_reference);
 fn transpose_matches_reference() {
     for (i, &(rows, cols, offset)) in [
         (1, 1, 0),
@@ -368,7 +368,7 @@ fn transpose_matches_reference() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(axpy_matches_reference_and_leaves_the_rest);
 fn axpy_matches_reference_and_leaves_the_rest() {
     for &(n, alpha, so, dof) in &[(1, 2.0, 0, 0), (1001, -0.5, 3, 7), (70_001, 1.0, 0, 1)] {
         let src = rounded(&data(so + n + 2, 30, -100.0, 100.0));
@@ -405,7 +405,7 @@ fn axpy_matches_reference_and_leaves_the_rest() {
     assert_close("accumulate", &read(&dst), &want, REL, ABS);
 }
 
-#[test]
+seer_gpu::on_backends!(elementwise_rejects_bad_arguments);
 fn elementwise_rejects_bad_arguments() {
     let t = zeros(&[10]);
     let mut r = rec();

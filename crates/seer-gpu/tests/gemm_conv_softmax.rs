@@ -55,7 +55,7 @@ fn check_linear(m: usize, n: usize, k: usize, act: Activation, scale: f64, seed:
     );
 }
 
-#[test]
+seer_gpu::on_backends!(linear_matches_reference_on_ragged_shapes);
 fn linear_matches_reference_on_ragged_shapes() {
     // none a multiple of the 64×64×16 tile, plus batch 1 and exact tiles
     for (i, &(m, n, k)) in [
@@ -74,12 +74,12 @@ fn linear_matches_reference_on_ragged_shapes() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(linear_with_extreme_inputs_stays_finite);
 fn linear_with_extreme_inputs_stays_finite() {
     check_linear(9, 11, 13, Activation::Relu, 100.0, 7);
 }
 
-#[test]
+seer_gpu::on_backends!(gemm_transposed_strides_offset_and_accumulate);
 fn gemm_transposed_strides_offset_and_accumulate() {
     // C[2..] (row stride 9) += Aᵀ·B with A stored [k, m] after 3 other values, B after 4
     let (m, n, k) = (5, 7, 6);
@@ -120,7 +120,7 @@ fn gemm_transposed_strides_offset_and_accumulate() {
     assert_close("gemm strided", &read(&c), &want, REL, ABS);
 }
 
-#[test]
+seer_gpu::on_backends!(gemm_rejects_too_small_buffers);
 fn gemm_rejects_too_small_buffers() {
     let mut r = rec();
     let err = ops::linear(
@@ -170,7 +170,7 @@ fn check_conv(spec: Conv1dSpec, with_residual: bool, scale: f64, seed: u64) {
     assert_close("conv1d", &read(&y), &want, REL, ABS * scale.max(1.0));
 }
 
-#[test]
+seer_gpu::on_backends!(conv1d_causal_matches_reference);
 fn conv1d_causal_matches_reference() {
     let base = Conv1dSpec {
         batch: 3,
@@ -216,7 +216,7 @@ fn conv1d_causal_matches_reference() {
     check_conv(Conv1dSpec { relu: true, ..base }, true, 100.0, 5);
 }
 
-#[test]
+seer_gpu::on_backends!(softmax_matches_reference_with_extreme_logits);
 fn softmax_matches_reference_with_extreme_logits() {
     let (rows, classes) = (37, 5);
     let mut logits = rounded(&data(rows * classes, 9, -5.0, 5.0));
@@ -248,7 +248,7 @@ fn softmax_matches_reference_with_extreme_logits() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(matmul_views_and_bias_broadcast);
 fn matmul_views_and_bias_broadcast() {
     // C = Aᵀ·B with A [k=4, m=3] and B [k=4, n=2] at an offset, then C += bias
     let a = rounded(&data(12, 1, -1.0, 1.0));
@@ -280,7 +280,7 @@ fn matmul_views_and_bias_broadcast() {
     assert_close("matmul", &read(&c), &want, REL, ABS);
 }
 
-#[test]
+seer_gpu::on_backends!(gemm_scatters_into_strided_columns);
 fn gemm_scatters_into_strided_columns() {
     // write a [3, 4] product into column t = 2 of [3 rows × 4 channels × 5 steps]
     let (m, n, k, steps) = (3, 4, 6, 5);

@@ -10,14 +10,14 @@ use common::*;
 use seer_gpu::ops::{self, Distribution, SampleSpec};
 use seer_gpu::reference::{self, Philox};
 
-#[test]
+seer_gpu::on_backends!(philox_matches_the_published_known_answer);
 fn philox_matches_the_published_known_answer() {
     // Random123's kat_vectors: philox4x32_10 with counter and key all ones-bits
     let out = reference::random_kat();
     assert_eq!(out, [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]);
 }
 
-#[test]
+seer_gpu::on_backends!(distribution_params_match_reference_including_extremes);
 fn distribution_params_match_reference_including_extremes() {
     for dist in [
         Distribution::Gaussian,
@@ -123,7 +123,7 @@ fn moments(v: &[f64]) -> (f64, f64) {
     (mean, var)
 }
 
-#[test]
+seer_gpu::on_backends!(gaussian_sampler_reproduces_reference_and_moments);
 fn gaussian_sampler_reproduces_reference_and_moments() {
     let raw = [0.7, 0.3];
     let (got, want, scale) = run_sampler(Distribution::Gaussian, &raw, 1, 4000, 42);
@@ -143,7 +143,7 @@ fn gaussian_sampler_reproduces_reference_and_moments() {
     );
 }
 
-#[test]
+seer_gpu::on_backends!(student_t_sampler_reproduces_reference_and_moments);
 fn student_t_sampler_reproduces_reference_and_moments() {
     let raw = [0.2, -0.5, 3.0];
     let (got, want, scale) = run_sampler(Distribution::StudentT, &raw, 2, 3000, 7);
@@ -166,7 +166,7 @@ fn student_t_sampler_reproduces_reference_and_moments() {
     );
 }
 
-#[test]
+seer_gpu::on_backends!(negative_binomial_sampler_covers_small_and_large_counts);
 fn negative_binomial_sampler_covers_small_and_large_counts() {
     // small mean (Knuth), large mean (PTRS) and overdispersion
     for (raw, seed) in [([0.5, -1.0], 1u64), ([40.0, -3.0], 2), ([3000.0, -6.0], 3)] {
@@ -195,7 +195,7 @@ fn negative_binomial_sampler_covers_small_and_large_counts() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(same_seed_same_paths_other_seed_other_paths);
 fn same_seed_same_paths_other_seed_other_paths() {
     let raw = [0.0, 0.0];
     let (a, _, _) = run_sampler(Distribution::Gaussian, &raw, 3, 5, 99);
@@ -205,7 +205,7 @@ fn same_seed_same_paths_other_seed_other_paths() {
     assert_ne!(a, c);
 }
 
-#[test]
+seer_gpu::on_backends!(quantile_feedback_sorts_scales_and_feeds_the_median_back);
 fn quantile_feedback_sorts_scales_and_feeds_the_median_back() {
     let (rows, q, horizon, f) = (5, 3, 4, 2);
     let raw = rounded(&data(rows * q, 3, -2.0, 2.0));
@@ -257,7 +257,7 @@ fn quantile_feedback_sorts_scales_and_feeds_the_median_back() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(assemble_lags_reads_history_and_statics);
 fn assemble_lags_reads_history_and_statics() {
     let (series, paths, hist_len, horizon, f) = (3, 2, 10, 4, 3);
     let rows = series * paths;
@@ -304,7 +304,7 @@ fn assemble_lags_reads_history_and_statics() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(repeat_rows_replicates_per_path);
 fn repeat_rows_replicates_per_path() {
     let (rows, width, repeats) = (7, 5, 3);
     let src = rounded(&data(rows * width, 1, -1.0, 1.0));

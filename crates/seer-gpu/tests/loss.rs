@@ -116,7 +116,7 @@ fn gpu_likelihood(
     (read(&loss), read(&d_raw))
 }
 
-#[test]
+seer_gpu::on_backends!(likelihood_loss_matches_reference_with_masks_and_extremes);
 fn likelihood_loss_matches_reference_with_masks_and_extremes() {
     for dist in DISTRIBUTIONS {
         for rows in ROW_COUNTS {
@@ -153,7 +153,7 @@ fn likelihood_loss_matches_reference_with_masks_and_extremes() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(likelihood_weight_scales_and_sum_rows_gives_the_mean);
 fn likelihood_weight_scales_and_sum_rows_gives_the_mean() {
     for dist in DISTRIBUTIONS {
         let rows = 300;
@@ -208,7 +208,7 @@ fn likelihood_weight_scales_and_sum_rows_gives_the_mean() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(negative_counts_are_outside_the_negative_binomial_support);
 fn negative_counts_are_outside_the_negative_binomial_support() {
     let raw = vec![0.5, -1.0];
     let (nll, _) = reference::likelihood_nll(Distribution::NegativeBinomial, &raw, 2.0, -1.0);
@@ -265,7 +265,7 @@ fn inv_softplus(y: f64) -> f64 {
     y.exp_m1().ln()
 }
 
-#[test]
+seer_gpu::on_backends!(gaussian_nll_at_the_mean_is_log_sigma_root_two_pi);
 fn gaussian_nll_at_the_mean_is_log_sigma_root_two_pi() {
     for (o1, s) in [(0.3, 1.0), (-2.0, 7.5), (4.0, 0.25)] {
         let raw = [1.25, o1];
@@ -284,7 +284,7 @@ fn gaussian_nll_at_the_mean_is_log_sigma_root_two_pi() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(a_target_at_a_large_mean_keeps_its_digits);
 fn a_target_at_a_large_mean_keeps_its_digits() {
     // s·o0 = 3 · f32(1/3) = 1 + 3e-8 is not an f32, so z/s − o0 or an unfused s·o0 − z loses the
     // whole difference, which σ = 3e-6 magnifies to a gradient of ~1e4
@@ -307,7 +307,7 @@ fn a_target_at_a_large_mean_keeps_its_digits() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(student_t_with_three_degrees_at_the_mean_is_log_pi_root_three_over_two);
 fn student_t_with_three_degrees_at_the_mean_is_log_pi_root_three_over_two() {
     // density at 0 of t₃ with σ = 1: Γ(2)/(Γ(3/2)√(3π)) = 2/(π√3)
     let raw = [0.0, inv_softplus(1.0 - 1e-6), inv_softplus(1.0)];
@@ -318,7 +318,7 @@ fn student_t_with_three_degrees_at_the_mean_is_log_pi_root_three_over_two() {
     assert!((got - want).abs() < 1e-5, "gpu {got} vs {want}");
 }
 
-#[test]
+seer_gpu::on_backends!(student_t_with_large_nu_approaches_the_gaussian);
 fn student_t_with_large_nu_approaches_the_gaussian() {
     for (o0, o1, s, z) in [
         (0.5, 0.2, 3.0, 2.0),
@@ -348,7 +348,7 @@ fn student_t_with_large_nu_approaches_the_gaussian() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(negative_binomial_with_small_alpha_approaches_poisson);
 fn negative_binomial_with_small_alpha_approaches_poisson() {
     // o1 = −100: α̃ = 1e-6, and s = 1e4 makes α = 1e-8, so the NB differs from Poisson(μ) by
     // about α/2·((z − μ)² − z)
@@ -385,7 +385,7 @@ fn negative_binomial_with_small_alpha_approaches_poisson() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(negative_binomial_of_zero_is_r_log_one_plus_alpha_mu);
 fn negative_binomial_of_zero_is_r_log_one_plus_alpha_mu() {
     for (o0, o1, s) in [
         (0.5, 0.0, 1.0),
@@ -427,7 +427,7 @@ fn check_fd(what: &str, x: &[f64], grad: &[f64], magnitude: f64, f: impl Fn(&[f6
     }
 }
 
-#[test]
+seer_gpu::on_backends!(likelihood_reference_gradients_match_central_differences);
 fn likelihood_reference_gradients_match_central_differences() {
     let points: [([f64; 3], f64, f64); 6] = [
         ([0.3, -0.4, 0.8], 2.0, 1.1),
@@ -477,7 +477,7 @@ fn likelihood_reference_gradients_match_central_differences() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(reference_special_functions_hit_known_values);
 fn reference_special_functions_hit_known_values() {
     use std::f64::consts::{LN_2, PI};
     const EULER: f64 = 0.577_215_664_901_532_9;
@@ -513,7 +513,7 @@ fn reference_special_functions_hit_known_values() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(gpu_lgamma_and_digamma_match_f64);
 fn gpu_lgamma_and_digamma_match_f64() {
     let mut x: Vec<f64> = (0..=240)
         .map(|i| 10f64.powf(-6.0 + i as f64 * 0.05))
@@ -582,7 +582,7 @@ fn rows_case(rows: usize, width: usize, seed: u64) -> RowsCase {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(quantile_loss_matches_reference);
 fn quantile_loss_matches_reference() {
     let q = LEVELS.len();
     for rows in ROW_COUNTS {
@@ -634,7 +634,7 @@ fn quantile_loss_matches_reference() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(pinball_has_zero_subgradient_at_the_kink_and_half_abs_at_the_median);
 fn pinball_has_zero_subgradient_at_the_kink_and_half_abs_at_the_median() {
     // scale 1, so the kernel's u = z − q̂ is exact
     let raw = [1.5, 1.5, -2.0, 4.0];
@@ -686,7 +686,7 @@ fn pinball_has_zero_subgradient_at_the_kink_and_half_abs_at_the_median() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(mse_loss_matches_reference);
 fn mse_loss_matches_reference() {
     for rows in ROW_COUNTS {
         let c = rows_case(rows, 1, 120 + rows as u64);
@@ -758,7 +758,7 @@ fn gpu_cross_entropy(
     (read(&loss), read(&d_logits))
 }
 
-#[test]
+seer_gpu::on_backends!(softmax_cross_entropy_matches_reference_and_is_stable_at_100);
 fn softmax_cross_entropy_matches_reference_and_is_stable_at_100() {
     let k = 7;
     for rows in ROW_COUNTS {
@@ -807,7 +807,7 @@ fn softmax_cross_entropy_matches_reference_and_is_stable_at_100() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(cross_entropy_of_equal_logits_is_log_k_and_bad_labels_are_nan);
 fn cross_entropy_of_equal_logits_is_log_k_and_bad_labels_are_nan() {
     let k = 5;
     let logits = vec![0.75; 2 * k];
@@ -827,7 +827,7 @@ fn cross_entropy_of_equal_logits_is_log_k_and_bad_labels_are_nan() {
     assert!(want[1].is_nan());
 }
 
-#[test]
+seer_gpu::on_backends!(other_reference_gradients_match_central_differences);
 fn other_reference_gradients_match_central_differences() {
     let z = 2.3;
     let s = 1.7;
@@ -857,7 +857,7 @@ fn gpu_sum(values: &[f64]) -> f64 {
     read(&out)[0]
 }
 
-#[test]
+seer_gpu::on_backends!(sum_rows_is_accurate_deterministic_and_propagates_nan);
 fn sum_rows_is_accurate_deterministic_and_propagates_nan() {
     for n in [1, 37, 255, 256, 257, 300, 100_000] {
         let v = rounded(&data(n, n as u64, 0.0, 2.0));
@@ -874,7 +874,7 @@ fn sum_rows_is_accurate_deterministic_and_propagates_nan() {
     assert_eq!(gpu_sum(&v), f64::INFINITY);
 }
 
-#[test]
+seer_gpu::on_backends!(wrong_shapes_and_weights_are_typed_errors);
 fn wrong_shapes_and_weights_are_typed_errors() {
     let t4 = zeros(&[4]);
     let t8 = zeros(&[8]);

@@ -15,7 +15,7 @@ fn read32(t: &Tensor) -> Vec<f32> {
     ctx().read(t).expect("read")
 }
 
-#[test]
+seer_gpu::on_backends!(sum_squares_partial_matches_reference_on_ragged_chunks);
 fn sum_squares_partial_matches_reference_on_ragged_chunks() {
     for (i, &(n, chunk, scale)) in [
         (1, 1, 1.0),
@@ -47,7 +47,7 @@ fn sum_squares_partial_matches_reference_on_ragged_chunks() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(norm_chunk_bounds_the_partials);
 fn norm_chunk_bounds_the_partials() {
     for n in [0, 1, 255, 256, 257, 262_144, 262_145, 10_000_019] {
         let chunk = ops::norm_chunk(n);
@@ -117,7 +117,7 @@ fn check_against_reference(n: usize, scale: f64, cfg: AdamConfig, step: u64, see
     );
 }
 
-#[test]
+seer_gpu::on_backends!(clip_and_adam_matches_reference);
 fn clip_and_adam_matches_reference() {
     let base = AdamConfig {
         lr: 1e-2,
@@ -153,7 +153,7 @@ fn clip_and_adam_matches_reference() {
     check_against_reference(777, 100.0, base, 1000, 50);
 }
 
-#[test]
+seer_gpu::on_backends!(the_step_is_deterministic);
 fn the_step_is_deterministic() {
     let n = 70_001;
     let p0 = rounded(&data(n, 1, -1.0, 1.0));
@@ -251,7 +251,7 @@ fn quadratic(cfg: AdamConfig) {
     assert!(grad(&p).1 < grad(&p0).1);
 }
 
-#[test]
+seer_gpu::on_backends!(adam_follows_hand_written_adam_on_a_quadratic);
 fn adam_follows_hand_written_adam_on_a_quadratic() {
     quadratic(AdamConfig {
         lr: 0.05,
@@ -273,7 +273,7 @@ fn adam_follows_hand_written_adam_on_a_quadratic() {
     });
 }
 
-#[test]
+seer_gpu::on_backends!(clipping_scales_a_gradient_of_known_norm_exactly);
 fn clipping_scales_a_gradient_of_known_norm_exactly() {
     // ‖(3, −4, 12, 0, …)‖ = 13, exact in f32
     let n = 1000;
@@ -326,7 +326,7 @@ fn clipping_scales_a_gradient_of_known_norm_exactly() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(clipping_keeps_the_guard_of_tiny_norms);
 fn clipping_keeps_the_guard_of_tiny_norms() {
     // norm 1e-6 with max_norm 1e-6: min(1, 1e-6 / (1e-6 + 1e-6)) = ½, as clip_grad_norm_
     let g = [0.0, 1e-6, 0.0];
@@ -341,7 +341,7 @@ fn clipping_keeps_the_guard_of_tiny_norms() {
     assert!((st.scale - 0.5).abs() < 1e-6, "{st:?}");
 }
 
-#[test]
+seer_gpu::on_backends!(non_finite_gradient_or_loss_skips_the_step);
 fn non_finite_gradient_or_loss_skips_the_step() {
     let n = 1000;
     let p0 = rounded(&data(n, 7, -1.0, 1.0));
@@ -388,9 +388,7 @@ fn non_finite_gradient_or_loss_skips_the_step() {
     // the same buffers take the next good step
     let b = upload_all(&p0, &with(700, f64::NAN), &m0, &v0, 1.0);
     run_step(&b, n, &cfg, 5);
-    ctx()
-        .queue
-        .write_buffer(b.grads.buffer(), 0, bytemuck::cast_slice(&f32s(&good)));
+    ctx().write(&b.grads, 0, &f32s(&good)).unwrap();
     run_step(&b, n, &cfg, 6);
     let st = StepState::from_words(&read32(&b.state)).unwrap();
     assert!(st.applied);
@@ -399,7 +397,7 @@ fn non_finite_gradient_or_loss_skips_the_step() {
     assert_close("after a skip", &read(&b.params), &p, REL, ABS);
 }
 
-#[test]
+seer_gpu::on_backends!(bad_arguments_are_typed_errors);
 fn bad_arguments_are_typed_errors() {
     let t = |n: usize| zeros(&[n]);
     let (p, g, m, v, loss, state) = (t(10), t(10), t(10), t(10), t(1), t(STATE_LEN));

@@ -87,7 +87,7 @@ fn check_lstm_chunk(
     }
 }
 
-#[test]
+seer_gpu::on_backends!(lstm_matches_reference_on_ragged_tiles);
 fn lstm_matches_reference_on_ragged_tiles() {
     // hidden 5 → tiles of 204 series; 300 series spill into a partial second tile
     check_lstm(300, 4, 5, false, 1.0, 1);
@@ -97,19 +97,19 @@ fn lstm_matches_reference_on_ragged_tiles() {
     check_lstm(2, 3, 300, false, 1.0, 4);
 }
 
-#[test]
+seer_gpu::on_backends!(lstm_chunk_writes_after_its_series_offset);
 fn lstm_chunk_writes_after_its_series_offset() {
     check_lstm_chunk(7, 5, 4, 6, false, 1.0, 11);
     check_lstm_chunk(3, 300, 3, 5, true, 1.0, 12);
 }
 
-#[test]
+seer_gpu::on_backends!(lstm_with_extreme_preactivations_stays_finite);
 fn lstm_with_extreme_preactivations_stays_finite() {
     check_lstm(3, 5, 7, false, 100.0, 5);
     check_lstm(3, 5, 7, true, 100.0, 6);
 }
 
-#[test]
+seer_gpu::on_backends!(lstm_rejects_hidden_sizes_beyond_a_workgroup);
 fn lstm_rejects_hidden_sizes_beyond_a_workgroup() {
     let mut r = rec();
     let t = zeros(&[4]);
@@ -175,7 +175,7 @@ fn check_rnn(
     );
 }
 
-#[test]
+seer_gpu::on_backends!(rnn_matches_reference);
 fn rnn_matches_reference() {
     check_rnn(70, 0, 9, 33, false, 1.0, 1);
     check_rnn(1, 0, 4, 1, true, 1.0, 2);

@@ -150,7 +150,7 @@ fn check_fd(what: &str, analytic: &[f64], numeric: impl Fn(usize) -> f64) {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(lstm_reference_backward_matches_finite_differences);
 fn lstm_reference_backward_matches_finite_differences() {
     for reverse in [false, true] {
         let c = lstm_case(2, 5, 3, reverse, 1.5, 1);
@@ -170,7 +170,7 @@ fn lstm_reference_backward_matches_finite_differences() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(truncated_bptt_longer_than_the_sequence_is_full_bptt);
 fn truncated_bptt_longer_than_the_sequence_is_full_bptt() {
     let mut c = lstm_case(2, 4, 3, false, 1.0, 2);
     let full = c.backward();
@@ -220,7 +220,7 @@ fn check_lstm_gpu(c: &LstmCase) {
     assert_close(&format!("{what} dc0"), &read(&gdc0), &dc0, 1e-4, 2e-5);
 }
 
-#[test]
+seer_gpu::on_backends!(lstm_backward_gpu_matches_reference);
 fn lstm_backward_gpu_matches_reference() {
     check_lstm_gpu(&lstm_case(1, 3, 2, false, 1.0, 3));
     // 300 series of hidden 5: a full tile of 204 and a partial one
@@ -231,12 +231,12 @@ fn lstm_backward_gpu_matches_reference() {
     check_lstm_gpu(&c);
 }
 
-#[test]
+seer_gpu::on_backends!(lstm_backward_with_saturated_gates_stays_finite);
 fn lstm_backward_with_saturated_gates_stays_finite() {
     check_lstm_gpu(&lstm_case(3, 5, 4, false, 100.0, 7));
 }
 
-#[test]
+seer_gpu::on_backends!(rnn_reference_and_gpu_backward);
 fn rnn_reference_and_gpu_backward() {
     let (b, t, h) = (3, 6, 4);
     let spec_f = RecurrentSpec {

@@ -80,8 +80,16 @@ fn adapter_choice_parses_and_rejects_nonsense() {
         AdapterChoice::Software
     );
     assert_eq!("".parse::<AdapterChoice>().unwrap(), AdapterChoice::Auto);
+    // `cpu` is the native backend now, not the software Vulkan adapter
+    assert_eq!(
+        " cpu ".parse::<AdapterChoice>().unwrap(),
+        AdapterChoice::Cpu
+    );
     let err = "quantum".parse::<AdapterChoice>().unwrap_err();
-    assert!(err.to_string().contains("auto, gpu or software"), "{err}");
+    assert!(
+        err.to_string().contains("auto, gpu, cpu or software"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -160,7 +160,7 @@ impl QuantileNet {
                     ));
                 }
                 let first = ctx.upload(&first_input, &[b, width])?;
-                rec.copy(first.buffer(), next_input.buffer(), (b * width * 4) as u64);
+                rec.copy_elements(&first, 0, &next_input, 0, b * width)?;
                 (decoder, 0)
             }
         };

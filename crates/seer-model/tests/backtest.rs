@@ -2,16 +2,15 @@
 //! each report counts, which levels a quantile forecaster is asked for, and every refusal.
 //! (`seer eval`'s output is tested end to end in services/seer/tests/cli.rs.)
 
-use std::sync::OnceLock;
-
-use seer_gpu::{AdapterChoice, GpuContext};
+use seer_gpu::GpuContext;
 use seer_model::backtest::{BacktestError, BacktestOptions, BacktestReport, backtest};
 use seer_model::checkpoint::init_weights;
 use seer_model::{History, Model, ModelConfig, ModelKind};
 
+/// The backend this test runs on: each test runs on the native CPU backend and on the WGSL
+/// kernels (`seer_gpu::on_backends!`).
 fn ctx() -> &'static GpuContext {
-    static CTX: OnceLock<GpuContext> = OnceLock::new();
-    CTX.get_or_init(|| GpuContext::new(AdapterChoice::from_env().unwrap()).expect("gpu adapter"))
+    seer_gpu::testing::context()
 }
 
 fn config(kind: ModelKind) -> ModelConfig {
@@ -65,7 +64,7 @@ fn series(count: usize, n: usize) -> Vec<History> {
         .collect()
 }
 
-#[test]
+seer_gpu::on_backends!(a_forecaster_is_scored_with_the_levels_it_was_trained_for);
 fn a_forecaster_is_scored_with_the_levels_it_was_trained_for() {
     let mut c = config(ModelKind::Lstm);
     c.quantiles = vec![0.2, 0.5, 0.8];
@@ -100,7 +99,7 @@ fn a_forecaster_is_scored_with_the_levels_it_was_trained_for() {
     assert_eq!(f.timestamps, w.timestamps);
 }
 
-#[test]
+seer_gpu::on_backends!(forecaster_refusals);
 fn forecaster_refusals() {
     let m = model({
         let mut c = config(ModelKind::Rnn);
@@ -137,7 +136,7 @@ fn forecaster_refusals() {
     );
 }
 
-#[test]
+seer_gpu::on_backends!(the_gap_filler_is_scored_on_hidden_points_chosen_by_the_seed);
 fn the_gap_filler_is_scored_on_hidden_points_chosen_by_the_seed() {
     let m = model(config(ModelKind::Bilstm));
     let mut data = series(3, 40);
@@ -175,7 +174,7 @@ fn the_gap_filler_is_scored_on_hidden_points_chosen_by_the_seed() {
     );
 }
 
-#[test]
+seer_gpu::on_backends!(the_classifier_is_scored_on_labelled_windows_against_the_majority_class);
 fn the_classifier_is_scored_on_labelled_windows_against_the_majority_class() {
     let mut c = config(ModelKind::Classifier);
     c.classes = vec!["flat".into(), "wave".into()];

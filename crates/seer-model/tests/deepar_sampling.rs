@@ -3,15 +3,14 @@
 //! values: a check of scaling, the likelihood heads, the sampler and the quantile summary
 //! through `Model::predict` (the kernels themselves are checked against the CPU reference).
 
-use std::sync::OnceLock;
-
-use seer_gpu::{AdapterChoice, GpuContext};
+use seer_gpu::GpuContext;
 use seer_model::checkpoint::init_weights;
 use seer_model::{History, Model, ModelConfig, ModelKind, PredictOptions, Prediction};
 
+/// The backend this test runs on: each test runs on the native CPU backend and on the WGSL
+/// kernels (`seer_gpu::on_backends!`).
 fn ctx() -> &'static GpuContext {
-    static CTX: OnceLock<GpuContext> = OnceLock::new();
-    CTX.get_or_init(|| GpuContext::new(AdapterChoice::from_env().unwrap()).expect("gpu adapter"))
+    seer_gpu::testing::context()
 }
 
 fn softplus(x: f64) -> f64 {
@@ -70,7 +69,7 @@ fn forecast(m: &Model, paths: usize) -> seer_model::Forecast {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(gaussian_paths_have_the_head_distribution);
 fn gaussian_paths_have_the_head_distribution() {
     let f = forecast(&model("gaussian", &[0.5, -1.0]), 4000);
     let (mu, sigma) = (11.0 * 0.5, 11.0 * (softplus(-1.0) + 1e-6));
@@ -98,7 +97,7 @@ fn gaussian_paths_have_the_head_distribution() {
     assert_eq!(f.timestamps[0], 1_700_000_000 + 20 * 3600);
 }
 
-#[test]
+seer_gpu::on_backends!(student_t_paths_are_centred_and_heavier_tailed);
 fn student_t_paths_are_centred_and_heavier_tailed() {
     let f = forecast(&model("student_t", &[-0.2, 0.0, 0.5]), 4000);
     let (mu, sigma, nu) = (
@@ -117,7 +116,7 @@ fn student_t_paths_are_centred_and_heavier_tailed() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(negative_binomial_paths_are_counts_with_its_mean_and_variance);
 fn negative_binomial_paths_are_counts_with_its_mean_and_variance() {
     let f = forecast(&model("negative_binomial", &[1.0, -2.0]), 4000);
     let mu = 11.0 * (softplus(1.0) + 1e-6);
@@ -146,7 +145,7 @@ fn negative_binomial_paths_are_counts_with_its_mean_and_variance() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(each_series_gets_its_own_scale_in_one_batch);
 fn each_series_gets_its_own_scale_in_one_batch() {
     let m = model("gaussian", &[1.0, -3.0]);
     let mut hs = history();

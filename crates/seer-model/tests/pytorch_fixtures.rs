@@ -4,10 +4,9 @@
 //! by rel 1e-4 plus abs 2e-5 × the series' scale (outputs are scaled back by s = 1 + mean|z|).
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use seer_core::time::parse_timestamp;
-use seer_gpu::{AdapterChoice, GpuContext, Recorder};
+use seer_gpu::{GpuContext, Recorder};
 use seer_model::checkpoint::Weights;
 use seer_model::layers::{Cell, RecurrentStack, StackState, TcnStack};
 use seer_model::{History, Model, PredictOptions, Prediction};
@@ -16,9 +15,10 @@ use serde_json::Value;
 const REL: f64 = 1e-4;
 const ABS: f64 = 2e-5;
 
+/// The backend this test runs on: each test runs on the native CPU backend and on the WGSL
+/// kernels (`seer_gpu::on_backends!`).
 fn ctx() -> &'static GpuContext {
-    static CTX: OnceLock<GpuContext> = OnceLock::new();
-    CTX.get_or_init(|| GpuContext::new(AdapterChoice::from_env().unwrap()).expect("gpu adapter"))
+    seer_gpu::testing::context()
 }
 
 fn case_dir(name: &str) -> PathBuf {
@@ -115,22 +115,22 @@ fn check_recurrent_layers(name: &str, cell: Cell, bidirectional: bool) {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(lstm_two_layers_matches_pytorch);
 fn lstm_two_layers_matches_pytorch() {
     check_recurrent_layers("lstm_layers", Cell::Lstm, false);
 }
 
-#[test]
+seer_gpu::on_backends!(bilstm_matches_pytorch);
 fn bilstm_matches_pytorch() {
     check_recurrent_layers("bilstm_layers", Cell::Lstm, true);
 }
 
-#[test]
+seer_gpu::on_backends!(elman_rnn_matches_pytorch);
 fn elman_rnn_matches_pytorch() {
     check_recurrent_layers("rnn_layers", Cell::Elman, false);
 }
 
-#[test]
+seer_gpu::on_backends!(tcn_blocks_match_pytorch);
 fn tcn_blocks_match_pytorch() {
     let name = "tcn_blocks";
     let c = case(name);
@@ -236,22 +236,22 @@ fn check_quantile_model(name: &str) {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(lstm_forecaster_matches_pytorch);
 fn lstm_forecaster_matches_pytorch() {
     check_quantile_model("lstm_model");
 }
 
-#[test]
+seer_gpu::on_backends!(rnn_forecaster_matches_pytorch);
 fn rnn_forecaster_matches_pytorch() {
     check_quantile_model("rnn_model");
 }
 
-#[test]
+seer_gpu::on_backends!(seq2seq_forecaster_matches_pytorch);
 fn seq2seq_forecaster_matches_pytorch() {
     check_quantile_model("seq2seq_model");
 }
 
-#[test]
+seer_gpu::on_backends!(tcn_forecaster_matches_pytorch);
 fn tcn_forecaster_matches_pytorch() {
     check_quantile_model("tcn_model");
 }
@@ -280,22 +280,22 @@ fn check_deepar(name: &str, second: &str) {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(deepar_gaussian_params_match_pytorch);
 fn deepar_gaussian_params_match_pytorch() {
     check_deepar("deepar_gaussian", "sigma");
 }
 
-#[test]
+seer_gpu::on_backends!(deepar_student_t_params_match_pytorch);
 fn deepar_student_t_params_match_pytorch() {
     check_deepar("deepar_student_t", "sigma");
 }
 
-#[test]
+seer_gpu::on_backends!(deepar_negative_binomial_params_match_pytorch);
 fn deepar_negative_binomial_params_match_pytorch() {
     check_deepar("deepar_negative_binomial", "alpha");
 }
 
-#[test]
+seer_gpu::on_backends!(bilstm_gap_filler_matches_pytorch);
 fn bilstm_gap_filler_matches_pytorch() {
     let c = case("bilstm_model");
     let preds = model("bilstm_model")
@@ -317,7 +317,7 @@ fn bilstm_gap_filler_matches_pytorch() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(classifier_matches_pytorch);
 fn classifier_matches_pytorch() {
     let c = case("classifier_model");
     let preds = model("classifier_model")
@@ -333,7 +333,7 @@ fn classifier_matches_pytorch() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(chunked_recurrence_matches_one_pass);
 fn chunked_recurrence_matches_one_pass() {
     // the same 2-layer LSTM and Elman stacks over 10 series, whole and in chunks of 3
     for (name, cell) in [("lstm_layers", Cell::Lstm), ("rnn_layers", Cell::Elman)] {

@@ -33,17 +33,16 @@
 //!    could be sampled", one point more trains. `negative_counts_name_the_series`: a negative
 //!    value under the negative_binomial likelihood is an error naming that series.
 
-use std::sync::OnceLock;
-
 use seer_core::rng::SplitMix64;
-use seer_gpu::{AdapterChoice, GpuContext};
+use seer_gpu::GpuContext;
 use seer_model::checkpoint::{Weights, init_weights};
 use seer_model::train::{TrainOptions, TrainReport, loss_and_gradient, train};
 use seer_model::{History, ModelConfig, ModelError, ModelKind};
 
+/// The backend this test runs on: each test runs on the native CPU backend and on the WGSL
+/// kernels (`seer_gpu::on_backends!`).
 fn ctx() -> &'static GpuContext {
-    static CTX: OnceLock<GpuContext> = OnceLock::new();
-    CTX.get_or_init(|| GpuContext::new(AdapterChoice::from_env().unwrap()).expect("gpu adapter"))
+    seer_gpu::testing::context()
 }
 
 /// Uniform in [-1, 1).
@@ -228,7 +227,7 @@ fn error_of(r: Result<(Weights, TrainReport), ModelError>) -> ModelError {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(gradient_clipping_keeps_an_exploding_rnn_finite);
 fn gradient_clipping_keeps_an_exploding_rnn_finite() {
     let c = rnn_config();
     let data = wave_data(3, 220);
@@ -288,7 +287,7 @@ fn gradient_clipping_keeps_an_exploding_rnn_finite() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(training_is_deterministic_given_the_seed);
 fn training_is_deterministic_given_the_seed() {
     let mut d = deepar_config("student_t");
     d.context_length = 8;
@@ -326,7 +325,7 @@ fn training_is_deterministic_given_the_seed() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(a_non_finite_loss_never_reaches_the_weights);
 fn a_non_finite_loss_never_reaches_the_weights() {
     let c = deepar_config("gaussian");
     let mut data = wave_data(3, 60);
@@ -352,7 +351,7 @@ fn a_non_finite_loss_never_reaches_the_weights() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(every_epoch_non_finite_is_training_diverged);
 fn every_epoch_non_finite_is_training_diverged() {
     let mut c = deepar_config("gaussian");
     c.context_length = 2;
@@ -389,7 +388,7 @@ fn small_rnn() -> ModelConfig {
     c
 }
 
-#[test]
+seer_gpu::on_backends!(constant_series_train_with_scale_one_plus_abs_c);
 fn constant_series_train_with_scale_one_plus_abs_c() {
     let c = small_rnn();
     let mut w = init_weights(&c, 2).unwrap();
@@ -427,7 +426,7 @@ fn constant_series_train_with_scale_one_plus_abs_c() {
     assert!(all_finite(&trained));
 }
 
-#[test]
+seer_gpu::on_backends!(all_nan_and_empty_series_are_ignored);
 fn all_nan_and_empty_series_are_ignored() {
     for c in [small_rnn(), deepar_config("gaussian")] {
         let good = wave_data(3, 40);
@@ -452,7 +451,7 @@ fn all_nan_and_empty_series_are_ignored() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(data_without_observations_is_an_error);
 fn data_without_observations_is_an_error() {
     for c in [small_rnn(), deepar_config("gaussian")] {
         let w = init_weights(&c, 1).unwrap();
@@ -472,7 +471,7 @@ fn data_without_observations_is_an_error() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(series_too_short_for_any_window_is_an_error);
 fn series_too_short_for_any_window_is_an_error() {
     // horizon 3: the quantile forecasters need 2·3 + 2 points, DeepAR 2·3 + 1
     for (c, shortest) in [(small_rnn(), 8), (deepar_config("gaussian"), 7)] {
@@ -494,7 +493,7 @@ fn series_too_short_for_any_window_is_an_error() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(negative_counts_name_the_series);
 fn negative_counts_name_the_series() {
     let c = deepar_config("negative_binomial");
     let w = init_weights(&c, 1).unwrap();

@@ -3,16 +3,15 @@
 //! the same batch's loss, for random directions v over all parameters. f32 losses limit the
 //! agreement to about 1e-3 relative; a wrong term in any layer's backward is far larger.
 
-use std::sync::OnceLock;
-
-use seer_gpu::{AdapterChoice, GpuContext};
+use seer_gpu::GpuContext;
 use seer_model::checkpoint::{Weights, init_weights};
 use seer_model::train::{TrainOptions, loss_and_gradient};
 use seer_model::{History, ModelConfig, ModelKind};
 
+/// The backend this test runs on: each test runs on the native CPU backend and on the WGSL
+/// kernels (`seer_gpu::on_backends!`).
 fn ctx() -> &'static GpuContext {
-    static CTX: OnceLock<GpuContext> = OnceLock::new();
-    CTX.get_or_init(|| GpuContext::new(AdapterChoice::from_env().unwrap()).expect("gpu adapter"))
+    seer_gpu::testing::context()
 }
 
 fn data(counts: bool) -> Vec<History> {
@@ -117,7 +116,7 @@ fn directional_check(config: &ModelConfig, data: &[History], seed: u64) {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(deepar_gradients_for_every_likelihood);
 fn deepar_gradients_for_every_likelihood() {
     for (dist, counts) in [
         ("gaussian", false),
@@ -133,7 +132,7 @@ fn deepar_gradients_for_every_likelihood() {
     }
 }
 
-#[test]
+seer_gpu::on_backends!(quantile_forecaster_gradients);
 fn quantile_forecaster_gradients() {
     for kind in [ModelKind::Lstm, ModelKind::Rnn, ModelKind::Seq2seq] {
         let mut c = base_config(kind);
@@ -153,14 +152,14 @@ fn tcn_config(channels: Vec<usize>, dilations: Vec<usize>, kernel: usize) -> Mod
     c
 }
 
-#[test]
+seer_gpu::on_backends!(tcn_gradients);
 fn tcn_gradients() {
     // every block with a 1×1 downsample, then one with the identity residual
     directional_check(&tcn_config(vec![4, 3], vec![1, 2], 2), &data(false), 7);
     directional_check(&tcn_config(vec![3, 3], vec![1, 2], 3), &data(false), 8);
 }
 
-#[test]
+seer_gpu::on_backends!(tcn_training_lowers_the_loss);
 fn tcn_training_lowers_the_loss() {
     use seer_model::train::train;
     let series: Vec<History> = (0..4)
@@ -201,14 +200,14 @@ fn tcn_training_lowers_the_loss() {
     assert!(best < 0.5 * v0, "validation loss {v0} → best {best}");
 }
 
-#[test]
+seer_gpu::on_backends!(bilstm_gradients);
 fn bilstm_gradients() {
     let mut c = base_config(ModelKind::Bilstm);
     c.time_features = vec![];
     directional_check(&c, &data(false), 7);
 }
 
-#[test]
+seer_gpu::on_backends!(classifier_gradients);
 fn classifier_gradients() {
     let mut c = base_config(ModelKind::Classifier);
     c.time_features = vec![];

@@ -13,9 +13,12 @@ pub struct EngineMetrics {
     pub requests_total: IntCounterVec,
     /// `seer_engine_batch_series`: windows per valid Forecast request.
     pub batch_series: Histogram,
-    /// `seer_engine_kernel_seconds{model}`: wall time of one `Model::predict` (GPU work and
-    /// host preparation) for a request's neural windows.
+    /// `seer_engine_kernel_seconds{model,backend}`: wall time of one `Model::predict` (kernel
+    /// work and host preparation) for a request's neural windows; `backend` is `gpu`, `cpu` (the
+    /// native CPU backend) or `software` (a software Vulkan adapter).
     pub kernel_seconds: HistogramVec,
+    /// `seer_engine_compute_info{backend,adapter,threads}` = 1: what the kernels run on.
+    pub compute_info: IntGaugeVec,
     /// `seer_engine_fallback_total{reason}`: windows forecast by `seasonal_naive` instead of the
     /// requested neural model (`short_window`: fewer observed points than the model needs).
     pub fallback_total: IntCounterVec,
@@ -37,6 +40,17 @@ pub struct EngineMetrics {
 }
 
 impl EngineMetrics {
+    /// Records what `ctx` runs on in `seer_engine_compute_info`.
+    pub fn set_compute(&self, summary: &seer_gpu::AdapterSummary) {
+        self.compute_info
+            .with_label_values(&[
+                summary.kind(),
+                summary.name.as_str(),
+                &summary.threads.to_string(),
+            ])
+            .set(1);
+    }
+
     pub fn new(registry: &Registry) -> Result<Self, EngineError> {
         let requests_total = IntCounterVec::new(
             Opts::new(
@@ -58,7 +72,14 @@ impl EngineMetrics {
                 "Wall time of one model predict call for a request's batch",
             )
             .buckets(exponential_buckets(0.0005, 2.0, 18)?),
-            &["model"],
+            &["model", "backend"],
+        )?;
+        let compute_info = IntGaugeVec::new(
+            Opts::new(
+                "seer_engine_compute_info",
+                "The backend the kernels run on (value 1): gpu, cpu or software",
+            ),
+            &["backend", "adapter", "threads"],
         )?;
         let fallback_total = IntCounterVec::new(
             Opts::new(
@@ -92,6 +113,7 @@ impl EngineMetrics {
         registry.register(Box::new(queue_seconds.clone()))?;
         registry.register(Box::new(batch_series.clone()))?;
         registry.register(Box::new(kernel_seconds.clone()))?;
+        registry.register(Box::new(compute_info.clone()))?;
         registry.register(Box::new(fallback_total.clone()))?;
         registry.register(Box::new(series_errors_total.clone()))?;
         let model_swaps_total = IntCounterVec::new(
@@ -117,6 +139,7 @@ impl EngineMetrics {
             requests_total,
             batch_series,
             kernel_seconds,
+            compute_info,
             fallback_total,
             series_errors_total,
             model_info,

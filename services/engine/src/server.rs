@@ -38,7 +38,12 @@ pub async fn serve(
     let ctx = tokio::task::spawn_blocking(GpuContext::from_env)
         .await
         .map_err(task_error)??;
-    tracing::info!(adapter = %ctx.summary.name, backend = %ctx.summary.backend, "gpu adapter");
+    tracing::info!(
+        adapter = %ctx.summary.name,
+        backend = ctx.summary.kind(),
+        threads = ctx.summary.threads,
+        "compute backend"
+    );
     serve_with_context(config, Arc::new(ctx), metrics, listener, ready, shutdown).await
 }
 
@@ -66,6 +71,7 @@ pub async fn serve_with_context(
         tracing::info!(model = %m.name, kind = m.kind_name(), version = %m.version, "serving model");
     }
     let metrics = EngineMetrics::new(&metrics)?;
+    metrics.set_compute(&ctx.summary);
     let service = EngineService::new(ctx, Arc::new(registry), &config, metrics)?;
     if config.follow_models {
         start_following(&service, &config, &shutdown).await?;

@@ -557,7 +557,7 @@ fn execute(inner: &Inner, plan: Plan) -> Result<ForecastBatchResponse, EngineErr
             inner
                 .metrics
                 .kernel_seconds
-                .with_label_values(&[model.name.as_str()])
+                .with_label_values(&[model.name.as_str(), inner.ctx.summary.kind()])
                 .observe(t0.elapsed().as_secs_f64());
         }
         if preds.len() != neural.len() {

@@ -312,7 +312,7 @@ pub fn run_train(
     use seer_core::synthetic::{SyntheticKind, SyntheticSpec, generate};
     use seer_model::train::{TrainOptions, train};
     let ctx = GpuContext::from_env()?;
-    let reduced = ctx.summary.is_software && !full;
+    let reduced = (ctx.summary.is_software || ctx.is_cpu()) && !full;
     let batch = if reduced { 16 } else { 4096 };
     let config = ModelConfig {
         model: ModelKind::Deepar,
@@ -396,12 +396,13 @@ pub fn run_kernels(
     out: Option<&Path>,
 ) -> anyhow::Result<()> {
     let ctx = GpuContext::from_env()?;
-    let reduced = ctx.summary.is_software && !full;
+    let reduced = (ctx.summary.is_software || ctx.is_cpu()) && !full;
     let reps = reps.max(1);
     let mut rows = Vec::new();
     if reduced {
         eprintln!(
-            "software adapter: running the reduced shape set (pass --full for the reference shapes)"
+            "{} backend: running the reduced shape set (pass --full for the reference shapes)",
+            ctx.summary.kind()
         );
         rows.push(bench_gemm(&ctx, 1024, 64, 64, true, reps)?);
         rows.push(bench_lstm(&ctx, 64, 40, 168, true, reps)?);

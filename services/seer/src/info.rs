@@ -7,7 +7,9 @@ pub fn run(as_json: bool) -> anyhow::Result<()> {
     let l = &ctx.limits;
     let report = json!({
         "adapter": s.name,
+        "kind": s.kind(),
         "backend": s.backend,
+        "threads": s.threads,
         "device_type": s.device_type,
         "driver": s.driver,
         "driver_info": s.driver_info,
@@ -31,7 +33,11 @@ pub fn run(as_json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("adapter      {}", s.name);
+    println!("kind         {}", s.kind());
     println!("backend      {}", s.backend);
+    if s.threads > 0 {
+        println!("threads      {}", s.threads);
+    }
     println!(
         "device type  {}{}",
         s.device_type,

@@ -158,7 +158,11 @@ fn exported_metrics() -> BTreeSet<String> {
     ingest.consumer_lag.with_label_values(&["0"]).set(0);
     ingest.rebalances.with_label_values(&["assigned"]).inc();
     engine.requests_total.with_label_values(&["m", "ok"]).inc();
-    engine.kernel_seconds.with_label_values(&["m"]).observe(0.1);
+    engine
+        .kernel_seconds
+        .with_label_values(&["m", "cpu"])
+        .observe(0.1);
+    engine.set_compute(&seer_gpu::GpuContext::cpu().summary);
     engine
         .fallback_total
         .with_label_values(&["short_window"])

@@ -70,7 +70,7 @@ pub fn assemble_lags(
     rec: &mut Recorder<'_>,
     rows: usize,
     paths: usize,
-    lags: &wgpu::Buffer,
+    lags: &crate::tensor::Buffer,
     lag_count: usize,
     history: &Tensor,
     history_len: usize,

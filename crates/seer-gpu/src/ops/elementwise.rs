@@ -16,7 +16,7 @@ pub(crate) fn expect_distinct(
 ) -> Result<(), GpuError> {
     for (i, (a, ta)) in tensors.iter().enumerate() {
         for (b, tb) in &tensors[i + 1..] {
-            if ta.buffer() == tb.buffer() {
+            if ta.buffer().same_storage(tb.buffer()) {
                 return Err(GpuError::shape(
                     op,
                     format!("{a} and {b} must be distinct buffers"),

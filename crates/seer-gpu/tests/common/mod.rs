@@ -2,16 +2,11 @@
 
 #![allow(dead_code)]
 
-use std::sync::OnceLock;
+use seer_gpu::{GpuContext, Recorder, Tensor};
 
-use seer_gpu::{AdapterChoice, GpuContext, Recorder, Tensor};
-
+/// The backend this test runs on (every kernel test runs on both: `seer_gpu::on_backends!`).
 pub fn ctx() -> &'static GpuContext {
-    static CTX: OnceLock<GpuContext> = OnceLock::new();
-    CTX.get_or_init(|| {
-        GpuContext::new(AdapterChoice::from_env().expect("SEER_ADAPTER"))
-            .expect("a GPU or software adapter (apt-get install mesa-vulkan-drivers libvulkan1)")
-    })
+    seer_gpu::testing::context()
 }
 
 /// Deterministic values in [lo, hi) from a 64-bit LCG.

@@ -82,7 +82,7 @@ fn run_step(
 ) -> Result<(f64, Option<StepState>), ModelError> {
     let mut rec = seer_gpu::Recorder::new(ctx);
     if adam.is_some() {
-        rec.clear(store.grads.buffer());
+        rec.clear(&store.grads)?;
     }
     task.record(&mut rec, store, batch, adam.is_some())?;
     if let Some((config, step)) = adam {
@@ -235,7 +235,7 @@ pub fn loss_and_gradient(
         .sample(&mut SplitMix64::new(opts.seed), opts.batch_size)
         .ok_or_else(|| ModelError::Request("no training window could be sampled".into()))?;
     let mut rec = seer_gpu::Recorder::new(ctx);
-    rec.clear(store.grads.buffer());
+    rec.clear(&store.grads)?;
     task.record(&mut rec, &store, &batch, true)?;
     rec.submit()?;
     let loss = ctx.read(&store.loss)?[0] as f64;

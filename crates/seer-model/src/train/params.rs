@@ -90,12 +90,7 @@ impl ParamStore {
         for s in &self.slots {
             flat[s.offset..s.offset + s.len].copy_from_slice(weights.get(&s.name)?);
         }
-        ctx.queue
-            .write_buffer(self.params.buffer(), 0, bytemuck_cast(&flat));
+        ctx.write(&self.params, 0, &flat)?;
         Ok(())
     }
-}
-
-fn bytemuck_cast(v: &[f32]) -> &[u8] {
-    bytemuck::cast_slice(v)
 }
