@@ -30,6 +30,20 @@ impl HostBuffer {
         })
     }
 
+    /// `n` zeros, in storage a dropped buffer of the same length left behind when there is one:
+    /// a training step allocates the same activations and gradients every step, and fresh pages
+    /// from the allocator cost a fault each, more than zeroing memory already mapped.
+    pub(crate) fn zeroed(n: usize) -> Arc<Self> {
+        let words = match pool::take(n) {
+            Some(mut v) => {
+                v.fill(0.0);
+                v
+            }
+            None => vec![0.0; n],
+        };
+        Self::new(words)
+    }
+
     // a kernel that panicked cannot leave a half-written Vec that is unsafe to read: at worst
     // its values are stale, as a failed GPU dispatch would leave them
     pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<f32>> {
@@ -38,6 +52,65 @@ impl HostBuffer {
 
     pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<f32>> {
         self.words.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for HostBuffer {
+    fn drop(&mut self) {
+        let words = std::mem::take(self.words.get_mut().unwrap_or_else(|e| e.into_inner()));
+        pool::give(words);
+    }
+}
+
+/// Host storage of dropped buffers, by length, up to a bound, for `HostBuffer::zeroed`.
+mod pool {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    /// Below this many elements the allocator is as fast as the pool.
+    const MIN_LEN: usize = 4096;
+    /// What the pool may hold in all (it counts in the process's resident memory): the
+    /// activations and gradients of a training step of the default batch many times over.
+    const MAX_BYTES: usize = 256 << 20;
+
+    struct Pool {
+        free: HashMap<usize, Vec<Vec<f32>>>,
+        bytes: usize,
+    }
+
+    static POOL: Mutex<Option<Pool>> = Mutex::new(None);
+
+    fn lock() -> std::sync::MutexGuard<'static, Option<Pool>> {
+        // the pool holds only spare storage: a panic mid-update loses nothing that matters
+        POOL.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn take(n: usize) -> Option<Vec<f32>> {
+        if n < MIN_LEN {
+            return None;
+        }
+        let mut guard = lock();
+        let pool = guard.as_mut()?;
+        let v = pool.free.get_mut(&n)?.pop()?;
+        pool.bytes -= n * 4;
+        Some(v)
+    }
+
+    pub(super) fn give(v: Vec<f32>) {
+        let n = v.len();
+        if n < MIN_LEN || n != v.capacity() {
+            return;
+        }
+        let mut guard = lock();
+        let pool = guard.get_or_insert_with(|| Pool {
+            free: HashMap::new(),
+            bytes: 0,
+        });
+        if pool.bytes + n * 4 > MAX_BYTES {
+            return;
+        }
+        pool.bytes += n * 4;
+        pool.free.entry(n).or_default().push(v);
     }
 }
 
@@ -150,11 +223,19 @@ impl GpuContext {
     fn buffer_from_words(&self, words: &[u32]) -> Buffer {
         match self.backend() {
             Backend::Cpu(_) => {
-                let mut v: Vec<f32> = words.iter().map(|&w| f32::from_bits(w)).collect();
                 // as on the device, an empty tensor still owns one element
-                if v.is_empty() {
-                    v.push(0.0);
+                if words.is_empty() {
+                    return Buffer::Host(HostBuffer::zeroed(1));
                 }
+                let v = match pool::take(words.len()) {
+                    Some(mut v) => {
+                        for (d, &w) in v.iter_mut().zip(words) {
+                            *d = f32::from_bits(w);
+                        }
+                        v
+                    }
+                    None => words.iter().map(|&w| f32::from_bits(w)).collect(),
+                };
                 Buffer::Host(HostBuffer::new(v))
             }
             Backend::Wgpu(w) => {
@@ -215,7 +296,7 @@ impl GpuContext {
         let n: usize = shape.iter().product();
         let bytes = self.check_size(n)?;
         let buffer = match self.backend() {
-            Backend::Cpu(_) => Buffer::Host(HostBuffer::new(vec![0.0; n.max(1)])),
+            Backend::Cpu(_) => Buffer::Host(HostBuffer::zeroed(n.max(1))),
             Backend::Wgpu(w) => Buffer::Device(w.device.create_buffer(&wgpu::BufferDescriptor {
                 label: None,
                 size: bytes,

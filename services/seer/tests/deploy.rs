@@ -144,6 +144,7 @@ fn exported_metrics() -> BTreeSet<String> {
     let engine = seer_engine::EngineMetrics::new(&registry).unwrap();
     let gateway = seer_gateway::GatewayMetrics::new(&registry).unwrap();
     let trainer = seer_trainer::TrainerMetrics::new(&registry).unwrap();
+    trainer.set_compute(&seer_gpu::GpuContext::cpu().summary);
     trainer.live_mase.with_label_values(&["m", "v"]).set(1.0);
     trainer
         .rounds_total

@@ -39,6 +39,8 @@ pub struct TrainerMetrics {
     pub leader: IntGauge,
     /// `seer_trainer_active_info{model,version}` = 1 for the version the trainer tunes from.
     pub active_info: IntGaugeVec,
+    /// `seer_trainer_compute_info{backend,adapter,threads}` = 1: what the rounds run on.
+    pub compute_info: IntGaugeVec,
 }
 
 impl TrainerMetrics {
@@ -110,6 +112,13 @@ impl TrainerMetrics {
                 ),
                 &["model", "version"],
             )?,
+            compute_info: IntGaugeVec::new(
+                Opts::new(
+                    "seer_trainer_compute_info",
+                    "The backend fine-tuning runs on (value 1): gpu, cpu or software",
+                ),
+                &["backend", "adapter", "threads"],
+            )?,
         };
         registry.register(Box::new(m.live_mase.clone()))?;
         registry.register(Box::new(m.live_wql.clone()))?;
@@ -124,7 +133,19 @@ impl TrainerMetrics {
         registry.register(Box::new(m.series.clone()))?;
         registry.register(Box::new(m.leader.clone()))?;
         registry.register(Box::new(m.active_info.clone()))?;
+        registry.register(Box::new(m.compute_info.clone()))?;
         Ok(m)
+    }
+
+    /// Records what `ctx` runs on in `seer_trainer_compute_info`.
+    pub fn set_compute(&self, summary: &seer_gpu::AdapterSummary) {
+        self.compute_info
+            .with_label_values(&[
+                summary.kind(),
+                summary.name.as_str(),
+                &summary.threads.to_string(),
+            ])
+            .set(1);
     }
 }
 

@@ -156,6 +156,7 @@ pub async fn run(
 ) -> Result<(), TrainerError> {
     config.validate()?;
     let metrics = TrainerMetrics::new(registry)?;
+    metrics.set_compute(&ctx.summary);
     let store = config
         .model_store
         .open()

@@ -93,13 +93,22 @@ pub(crate) fn gemm(k: &Call<'_>, b: &mut Bindings<'_>) -> Result<(), GpuError> {
         cv.fill(0.0);
     }
     if bias.is_some() || relu {
+        let epilogue = |row: &mut [f32]| {
+            if let Some(bias) = bias {
+                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            }
+            if relu {
+                row.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+        };
         for mut row in cv.rows_mut() {
-            for (j, v) in row.iter_mut().enumerate() {
-                if let Some(bias) = bias {
-                    *v += bias[j];
-                }
-                if relu {
-                    *v = v.max(0.0);
+            // contiguous rows as slices, so the loops vectorise; strided ones element by element
+            match row.as_slice_mut() {
+                Some(row) => epilogue(row),
+                None => {
+                    let mut tmp = row.to_vec();
+                    epilogue(&mut tmp);
+                    row.iter_mut().zip(tmp).for_each(|(v, t)| *v = t);
                 }
             }
         }
