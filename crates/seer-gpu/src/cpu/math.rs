@@ -48,6 +48,8 @@ pub(crate) fn safe_tanh(x: f32) -> f32 {
     if a < 0.625 { small } else { large }
 }
 
+/// The scalar form of `simd`'s sigmoid, its test oracle.
+#[cfg(test)]
 #[inline(always)]
 pub(crate) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x.clamp(-30.0, 30.0)))

@@ -18,6 +18,7 @@ mod math;
 mod optim;
 mod recurrent;
 mod recurrent_backward;
+mod simd;
 
 use std::sync::{RwLockReadGuard, RwLockWriteGuard};
 
@@ -27,6 +28,7 @@ use crate::tensor::{Buffer, HostBuffer};
 
 pub(crate) struct CpuDevice {
     pool: rayon::ThreadPool,
+    arch: pulp::Arch,
 }
 
 impl CpuDevice {
@@ -50,7 +52,10 @@ impl CpuDevice {
             .build()
             .or_else(|_| rayon::ThreadPoolBuilder::new().num_threads(1).build())
             .expect("a one-thread pool can always be built");
-        CpuDevice { pool }
+        CpuDevice {
+            pool,
+            arch: pulp::Arch::new(),
+        }
     }
 
     pub(crate) fn threads(&self) -> usize {
@@ -63,6 +68,8 @@ pub(crate) struct Call<'a> {
     words: &'a [u32],
     pub(crate) groups: [u32; 3],
     pub(crate) pool: &'a rayon::ThreadPool,
+    /// The SIMD level detected at start, for the loops that dispatch on it.
+    pub(crate) arch: pulp::Arch,
 }
 
 impl Call<'_> {
@@ -202,6 +209,7 @@ pub(crate) fn dispatch(
         words,
         groups,
         pool: &cpu.pool,
+        arch: cpu.arch,
     };
     run(kernel, &call, &mut bindings)
 }

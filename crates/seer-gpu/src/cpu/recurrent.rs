@@ -1,12 +1,11 @@
 //! lstm.wgsl and rnn.wgsl on the host. The batch is cut into one block of series per thread;
 //! each block walks all steps on its own (no barrier per step, unlike a GPU tile), and a step is
-//! one [block, H] × [H, G·H] product of the previous states with W_hhᵀ plus the gate math.
+//! one [block, H] × [H, G·H] product of the previous states with W_hhᵀ plus the gate math, both
+//! at the CPU's SIMD width (`simd`).
 
-use ndarray::linalg::general_mat_mul;
 use rayon::prelude::*;
 
-use super::gemm::{view, view_mut};
-use super::math::{safe_tanh, sigmoid};
+use super::simd::{accumulate_product, lstm_cell, tanh_in_place};
 use super::{Bindings, Call, need};
 use crate::error::GpuError;
 
@@ -40,25 +39,6 @@ impl Seq {
             step
         }
     }
-}
-
-/// z[n, g] += h[n, k] · w[k, g], all row-major, by sgemm whatever n is: its sum for one row
-/// does not depend on how many rows share the call, so a series' forecast is the same bits
-/// whichever series it is batched with (a row-by-row loop for small n would differ in the last
-/// bits from the large-n path).
-pub(crate) fn accumulate_product(
-    hs: &[f32],
-    n: usize,
-    k: usize,
-    w: &[f32],
-    g: usize,
-    z: &mut [f32],
-) -> Result<(), GpuError> {
-    let hv = view(hs, 0, n, k, k, 1)?;
-    let wv = view(w, 0, k, g, g, 1)?;
-    let mut zv = view_mut(z, 0, n, g, g, 1)?;
-    general_mat_mul(1.0, &hv, &wv, 1.0, &mut zv);
-    Ok(())
 }
 
 /// Series per block: one block per thread, the whole batch on one thread when it is small.
@@ -150,28 +130,15 @@ pub(crate) fn lstm_sequence(k: &Call<'_>, b: &mut Bindings<'_>) -> Result<(), Gp
             for s in 0..n {
                 z[s * g..(s + 1) * g].copy_from_slice(&gates_x[((first + s) * t + tt) * g..][..g]);
             }
-            accumulate_product(&hs, n, h, w_hh_t, g, &mut z)?;
+            accumulate_product(k.arch, &hs, n, h, w_hh_t, g, &mut z);
+            lstm_cell(k.arch, &mut z, &mut cs, &mut hs, h);
             for s in 0..n {
-                let zs = &mut z[s * g..(s + 1) * g];
-                // gate activations as whole slices, so each loop vectorises
-                let (ifg, rest) = zs.split_at_mut(2 * h);
-                let (gg, og) = rest.split_at_mut(h);
-                ifg.iter_mut().for_each(|v| *v = sigmoid(*v));
-                gg.iter_mut().for_each(|v| *v = safe_tanh(*v));
-                og.iter_mut().for_each(|v| *v = sigmoid(*v));
-                let (ig, fg) = ifg.split_at(h);
-                let c_row = &mut cs[s * h..(s + 1) * h];
-                let h_row = &mut hs[s * h..(s + 1) * h];
-                for u in 0..h {
-                    c_row[u] = fg[u] * c_row[u] + ig[u] * gg[u];
-                    h_row[u] = og[u] * safe_tanh(c_row[u]);
-                }
                 let row = (s * t + tt) * q.out_stride + q.out_offset;
-                out[row..row + h].copy_from_slice(h_row);
+                out[row..row + h].copy_from_slice(&hs[s * h..(s + 1) * h]);
                 if let Some(sv) = saved.as_deref_mut() {
                     let at = (s * t + tt) * 5 * h;
-                    sv[at..at + 4 * h].copy_from_slice(zs);
-                    sv[at + 4 * h..at + 5 * h].copy_from_slice(c_row);
+                    sv[at..at + 4 * h].copy_from_slice(&z[s * g..(s + 1) * g]);
+                    sv[at + 4 * h..at + 5 * h].copy_from_slice(&cs[s * h..(s + 1) * h]);
                 }
             }
         }
@@ -212,14 +179,12 @@ pub(crate) fn rnn_sequence(k: &Call<'_>, b: &mut Bindings<'_>) -> Result<(), Gpu
             for s in 0..n {
                 z[s * h..(s + 1) * h].copy_from_slice(&pre_x[((first + s) * t + tt) * h..][..h]);
             }
-            accumulate_product(&hs, n, h, w_hh_t, h, &mut z)?;
+            accumulate_product(k.arch, &hs, n, h, w_hh_t, h, &mut z);
+            tanh_in_place(k.arch, &mut z);
+            hs.copy_from_slice(&z);
             for s in 0..n {
                 let row = (s * t + tt) * q.out_stride + q.out_offset;
-                let h_row = &mut hs[s * h..(s + 1) * h];
-                for (hv, zv) in h_row.iter_mut().zip(&z[s * h..(s + 1) * h]) {
-                    *hv = safe_tanh(*zv);
-                }
-                out[row..row + h].copy_from_slice(h_row);
+                out[row..row + h].copy_from_slice(&hs[s * h..(s + 1) * h]);
             }
         }
         h_n.copy_from_slice(&hs);

@@ -3,7 +3,8 @@
 //! [block, G·H] × [G·H, H] product with W_hh. Weight gradients stay with the host's GEMMs over dz.
 
 use super::math::safe_tanh;
-use super::recurrent::{accumulate_product, block_size, run_blocks, split};
+use super::recurrent::{block_size, run_blocks, split};
+use super::simd::accumulate_product;
 use super::{Bindings, Call, for_rows, need};
 use crate::error::GpuError;
 
@@ -129,7 +130,7 @@ pub(crate) fn lstm_backward(k: &Call<'_>, b: &mut Bindings<'_>) -> Result<(), Gp
             if q.cut_after(step) {
                 dc.fill(0.0);
             } else {
-                accumulate_product(&dz_tile, n, g, w_hh, h, &mut dh_rec)?;
+                accumulate_product(k.arch, &dz_tile, n, g, w_hh, h, &mut dh_rec);
             }
         }
         dh0.copy_from_slice(&dh_rec);
@@ -179,7 +180,7 @@ pub(crate) fn rnn_backward(k: &Call<'_>, b: &mut Bindings<'_>) -> Result<(), Gpu
             }
             dh_rec.fill(0.0);
             if !q.cut_after(step) {
-                accumulate_product(&dz_tile, n, h, w_hh, h, &mut dh_rec)?;
+                accumulate_product(k.arch, &dz_tile, n, h, w_hh, h, &mut dh_rec);
             }
         }
         dh0.copy_from_slice(&dh_rec);

@@ -1,0 +1,346 @@
+//! The recurrences' inner loops at the widest SIMD the CPU has (AVX2 + FMA where present),
+//! chosen at run time by pulp, which keeps this crate free of `unsafe`: the product of a block's
+//! states with W (no packing: W's rows are read as they lie, and each output sums its inner
+//! dimension in order, so a row's result does not depend on how many rows share the call) and
+//! the LSTM's gate activations and cell update.
+
+use pulp::{Arch, Simd, WithSimd};
+
+const LOG2E: f32 = std::f32::consts::LOG2_E;
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+const ROUND: f32 = 12_582_912.0;
+// e^88 keeps 2^n's exponent below the all-ones pattern (n ≤ 127)
+const EXP_HI: f32 = 88.0;
+const EXP_LO: f32 = -87.336_55;
+
+/// Keeps NaN where the clamps of the polynomial forms would have turned it into a number.
+#[inline(always)]
+fn keep_nan<S: Simd>(s: S, x: S::f32s, y: S::f32s) -> S::f32s {
+    s.select_f32s(s.equal_f32s(x, x), y, x)
+}
+
+#[inline(always)]
+fn exp<S: Simd>(s: S, x0: S::f32s) -> S::f32s {
+    let x = s.min_f32s(s.max_f32s(x0, s.splat_f32s(EXP_LO)), s.splat_f32s(EXP_HI));
+    let t = s.mul_add_e_f32s(x, s.splat_f32s(LOG2E), s.splat_f32s(ROUND));
+    let n = s.sub_f32s(t, s.splat_f32s(ROUND));
+    let r = s.sub_f32s(
+        s.sub_f32s(x, s.mul_f32s(n, s.splat_f32s(LN2_HI))),
+        s.mul_f32s(n, s.splat_f32s(LN2_LO)),
+    );
+    let mut p = s.splat_f32s(1.987_569_1e-4);
+    for c in [
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        1.666_666_5e-1,
+        0.5,
+    ] {
+        p = s.mul_add_e_f32s(p, r, s.splat_f32s(c));
+    }
+    let e = s.add_f32s(s.mul_add_e_f32s(p, s.mul_f32s(r, r), r), s.splat_f32s(1.0));
+    // t's low mantissa bits hold n: 2^n is (bits(t) − bits(ROUND) + 127) << 23
+    let bits = s.add_u32s(
+        s.transmute_u32s_f32s(t),
+        s.splat_u32s(127u32.wrapping_sub(ROUND.to_bits())),
+    );
+    let scale = s.transmute_f32s_u32s(s.wrapping_dyn_shl_u32s(bits, s.splat_u32s(23)));
+    keep_nan(s, x0, s.mul_f32s(e, scale))
+}
+
+#[inline(always)]
+fn sigmoid<S: Simd>(s: S, x0: S::f32s) -> S::f32s {
+    let x = s.min_f32s(s.max_f32s(x0, s.splat_f32s(-30.0)), s.splat_f32s(30.0));
+    let one = s.splat_f32s(1.0);
+    let y = s.div_f32s(
+        one,
+        s.add_f32s(one, exp(s, s.sub_f32s(s.splat_f32s(0.0), x))),
+    );
+    keep_nan(s, x0, y)
+}
+
+#[inline(always)]
+fn tanh<S: Simd>(s: S, x0: S::f32s) -> S::f32s {
+    let x = s.min_f32s(s.max_f32s(x0, s.splat_f32s(-15.0)), s.splat_f32s(15.0));
+    let a = s.abs_f32s(x);
+    let z = s.mul_f32s(x, x);
+    let mut p = s.splat_f32s(-5.704_988_7e-3);
+    for c in [2.063_909e-2, -5.373_971_6e-2, 1.333_144_2e-1, -3.333_328e-1] {
+        p = s.mul_add_e_f32s(p, z, s.splat_f32s(c));
+    }
+    let small = s.mul_add_e_f32s(s.mul_f32s(x, z), p, x);
+    let one = s.splat_f32s(1.0);
+    let e = exp(s, s.add_f32s(a, a));
+    let large = s.sub_f32s(one, s.div_f32s(s.splat_f32s(2.0), s.add_f32s(e, one)));
+    let signed = s.select_f32s(
+        s.less_than_f32s(x, s.splat_f32s(0.0)),
+        s.sub_f32s(s.splat_f32s(0.0), large),
+        large,
+    );
+    let y = s.select_f32s(s.less_than_f32s(a, s.splat_f32s(0.625)), small, signed);
+    keep_nan(s, x0, y)
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Sigmoid,
+    Tanh,
+}
+
+#[inline(always)]
+fn apply<S: Simd>(s: S, op: Op, x: S::f32s) -> S::f32s {
+    match op {
+        Op::Sigmoid => sigmoid(s, x),
+        Op::Tanh => tanh(s, x),
+    }
+}
+
+/// `op` over a slice, the tail through a partial register. An enum, not a closure: a closure's
+/// call is not inlined into the target-feature context, and every intrinsic in it becomes a
+/// function call.
+#[inline(always)]
+fn map<S: Simd>(s: S, v: &mut [f32], op: Op) {
+    let (head, tail) = S::as_mut_simd_f32s(v);
+    for x in head {
+        *x = apply(s, op, *x);
+    }
+    if !tail.is_empty() {
+        let x = s.partial_load_f32s(tail);
+        s.partial_store_f32s(tail, apply(s, op, x));
+    }
+}
+
+#[inline(always)]
+fn load<S: Simd>(v: &[f32]) -> S::f32s {
+    bytemuck::pod_read_unaligned(bytemuck::cast_slice(v))
+}
+
+/// z[n, g] += h[n, k] · w[k, g], row-major: tiles of 4 rows × 2 registers of columns held in
+/// registers over the whole inner dimension (W read in place, never packed). Every output sums
+/// j = 0..k in order whatever tile it falls in, so a row's result does not depend on n.
+pub(crate) fn accumulate_product(
+    arch: Arch,
+    h: &[f32],
+    n: usize,
+    k: usize,
+    w: &[f32],
+    g: usize,
+    z: &mut [f32],
+) {
+    struct Product<'a> {
+        h: &'a [f32],
+        n: usize,
+        k: usize,
+        w: &'a [f32],
+        g: usize,
+        z: &'a mut [f32],
+    }
+    impl WithSimd for Product<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) {
+            let Product { h, n, k, w, g, z } = self;
+            let lanes = size_of::<S::f32s>() / 4;
+            let chunks = g / lanes;
+            let full = chunks * lanes;
+            let mut r0 = 0;
+            while r0 < n {
+                let rows = (n - r0).min(4);
+                let mut c = 0;
+                while c < chunks {
+                    let width = (chunks - c).min(2);
+                    match (rows, width) {
+                        (4, 2) => tile::<S, 4, 2>(s, h, k, w, g, z, r0, c * lanes),
+                        (4, _) => tile::<S, 4, 1>(s, h, k, w, g, z, r0, c * lanes),
+                        // no closures here: their calls would leave the target-feature context
+                        (_, 2) => {
+                            for r in r0..r0 + rows {
+                                tile::<S, 1, 2>(s, h, k, w, g, z, r, c * lanes);
+                            }
+                        }
+                        _ => {
+                            for r in r0..r0 + rows {
+                                tile::<S, 1, 1>(s, h, k, w, g, z, r, c * lanes);
+                            }
+                        }
+                    }
+                    c += width;
+                }
+                if full < g {
+                    for r in r0..r0 + rows {
+                        let tail = &mut z[r * g + full..(r + 1) * g];
+                        let mut a = s.partial_load_f32s(tail);
+                        for j in 0..k {
+                            let wv = s.partial_load_f32s(&w[j * g + full..(j + 1) * g]);
+                            a = s.mul_add_e_f32s(s.splat_f32s(h[r * k + j]), wv, a);
+                        }
+                        s.partial_store_f32s(tail, a);
+                    }
+                }
+                r0 += rows;
+            }
+        }
+    }
+
+    /// Rows r0..r0+R, columns col..col+C·lanes.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn tile<S: Simd, const R: usize, const C: usize>(
+        s: S,
+        h: &[f32],
+        k: usize,
+        w: &[f32],
+        g: usize,
+        z: &mut [f32],
+        r0: usize,
+        col: usize,
+    ) {
+        let lanes = size_of::<S::f32s>() / 4;
+        let mut acc = [[s.splat_f32s(0.0); C]; R];
+        for (r, row) in acc.iter_mut().enumerate() {
+            for (cc, a) in row.iter_mut().enumerate() {
+                let at = (r0 + r) * g + col + cc * lanes;
+                *a = load::<S>(&z[at..at + lanes]);
+            }
+        }
+        for j in 0..k {
+            let mut wv = [s.splat_f32s(0.0); C];
+            for (cc, v) in wv.iter_mut().enumerate() {
+                let at = j * g + col + cc * lanes;
+                *v = load::<S>(&w[at..at + lanes]);
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                let hj = s.splat_f32s(h[(r0 + r) * k + j]);
+                for (a, v) in row.iter_mut().zip(&wv) {
+                    *a = s.mul_add_e_f32s(hj, *v, *a);
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (cc, a) in row.iter().enumerate() {
+                let at = (r0 + r) * g + col + cc * lanes;
+                z[at..at + lanes].copy_from_slice(bytemuck::cast_slice(std::slice::from_ref(a)));
+            }
+        }
+    }
+
+    arch.dispatch(Product { h, n, k, w, g, z });
+}
+
+/// One LSTM step for `n` rows: z [n, 4H] holds the pre-activations (i, f, g, o) and is left
+/// holding the activations; c and h [n, H] are updated in place.
+pub(crate) fn lstm_cell(arch: Arch, z: &mut [f32], c: &mut [f32], h: &mut [f32], hidden: usize) {
+    struct Cell<'a> {
+        z: &'a mut [f32],
+        c: &'a mut [f32],
+        h: &'a mut [f32],
+        hidden: usize,
+    }
+    impl WithSimd for Cell<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) {
+            let Cell { z, c, h, hidden } = self;
+            for ((zr, cr), hr) in z
+                .chunks_mut(4 * hidden)
+                .zip(c.chunks_mut(hidden))
+                .zip(h.chunks_mut(hidden))
+            {
+                let (ifg, rest) = zr.split_at_mut(2 * hidden);
+                let (gg, og) = rest.split_at_mut(hidden);
+                map(s, ifg, Op::Sigmoid);
+                map(s, gg, Op::Tanh);
+                map(s, og, Op::Sigmoid);
+                let (ig, fg) = ifg.split_at(hidden);
+                // c = f·c + i·g, then h = o·tanh(c)
+                for u in 0..hidden {
+                    cr[u] = fg[u] * cr[u] + ig[u] * gg[u];
+                }
+                hr.copy_from_slice(cr);
+                map(s, hr, Op::Tanh);
+                for (hv, o) in hr.iter_mut().zip(og.iter()) {
+                    *hv *= o;
+                }
+            }
+        }
+    }
+    arch.dispatch(Cell { z, c, h, hidden });
+}
+
+/// tanh over a slice (the Elman step).
+pub(crate) fn tanh_in_place(arch: Arch, v: &mut [f32]) {
+    struct Tanh<'a>(&'a mut [f32]);
+    impl WithSimd for Tanh<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) {
+            map(s, self.0, Op::Tanh);
+        }
+    }
+    arch.dispatch(Tanh(v));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simd_activations_and_product_match_the_scalar_forms() {
+        let arch = Arch::new();
+        let hidden = 13;
+        let rows = 3;
+        let z0: Vec<f32> = (0..rows * 4 * hidden)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let c0: Vec<f32> = (0..rows * hidden)
+            .map(|i| (i as f32 - 20.0) / 9.0)
+            .collect();
+        let (mut z, mut c, mut h) = (z0.clone(), c0.clone(), vec![0.0; rows * hidden]);
+        lstm_cell(arch, &mut z, &mut c, &mut h, hidden);
+        use crate::cpu::math;
+        for r in 0..rows {
+            for u in 0..hidden {
+                let g = |k: usize| z0[r * 4 * hidden + k * hidden + u];
+                let (i, f, gg, o) = (
+                    math::sigmoid(g(0)),
+                    math::sigmoid(g(1)),
+                    math::safe_tanh(g(2)),
+                    math::sigmoid(g(3)),
+                );
+                let cc = f * c0[r * hidden + u] + i * gg;
+                let hh = o * math::safe_tanh(cc);
+                assert!((c[r * hidden + u] - cc).abs() <= 1e-6 * cc.abs().max(1.0));
+                assert!(
+                    (h[r * hidden + u] - hh).abs() <= 1e-6,
+                    "{} vs {hh}",
+                    h[r * hidden + u]
+                );
+            }
+        }
+        let mut v = vec![f32::NAN, 1e30, -1e30, 0.0, -1e-7, 3.0, -88.0];
+        tanh_in_place(arch, &mut v);
+        assert!(v[0].is_nan());
+        assert_eq!(&v[1..4], &[1.0, -1.0, 0.0]);
+        assert!((v[4] + 1e-7).abs() < 1e-13);
+        // z += h·w for shapes that are not multiples of the register width
+        let (n, k, g) = (5, 7, 19);
+        let hs: Vec<f32> = (0..n * k).map(|i| (i as f32).sin()).collect();
+        let w: Vec<f32> = (0..k * g).map(|i| (i as f32 * 0.3).cos()).collect();
+        let mut z = vec![0.5f32; n * g];
+        accumulate_product(arch, &hs, n, k, &w, g, &mut z);
+        for r in 0..n {
+            for col in 0..g {
+                let want: f64 = 0.5
+                    + (0..k)
+                        .map(|j| hs[r * k + j] as f64 * w[j * g + col] as f64)
+                        .sum::<f64>();
+                assert!((z[r * g + col] as f64 - want).abs() < 1e-5, "{r},{col}");
+            }
+        }
+        // a row's result does not depend on how many rows share the call
+        let mut one = vec![0.5f32; g];
+        accumulate_product(arch, &hs[2 * k..3 * k], 1, k, &w, g, &mut one);
+        assert_eq!(one, z[2 * g..3 * g]);
+    }
+}
