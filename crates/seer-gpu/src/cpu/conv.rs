@@ -1,12 +1,14 @@
 //! conv.wgsl and conv_backward.wgsl on the host. A dilated causal convolution is, for each tap
 //! k, one product of the tap's [Cout, Cin] weights with the input shifted right by (K−1−k)·d, so
-//! each series runs K small GEMMs (matrixmultiply) instead of a per-output loop; series are
-//! spread over the pool.
+//! each series runs K small products (`simd`'s register tiles, reading activations in place)
+//! instead of a per-output loop; the weight gradient's products, over time, go to matrixmultiply.
+//! Series are spread over the pool.
 
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
 use super::gemm::{view, view_mut};
+use super::simd::{Strided, accumulate_strided};
 use super::{Bindings, Call, need};
 use crate::error::GpuError;
 
@@ -115,6 +117,10 @@ pub(crate) fn conv1d_causal(k: &Call<'_>, b: &mut Bindings<'_>) -> Result<(), Gp
         return Ok(());
     }
     let block = d.cout * t;
+    // each tap's [Cout, Cin] weights gathered once, rows contiguous
+    let taps: Vec<Vec<f32>> = (0..d.kernel)
+        .map(|tap| d.tap(w, 0, tap).map(|v| v.iter().copied().collect()))
+        .collect::<Result<_, _>>()?;
     per_series(
         k,
         &mut y[..d.batch * block],
@@ -126,10 +132,21 @@ pub(crate) fn conv1d_causal(k: &Call<'_>, b: &mut Bindings<'_>) -> Result<(), Gp
             }
             let xs = &x[s * d.cin * t..(s + 1) * d.cin * t];
             d.for_taps(|tap, back, span| {
-                let wk = d.tap(w, 0, tap)?;
-                let xv = view(xs, 0, d.cin, span, t, 1)?;
-                let mut yv = view_mut(out, back, d.cout, span, t, 1)?;
-                ndarray::linalg::general_mat_mul(1.0, &wk, &xv, 1.0, &mut yv);
+                let input = Strided { rows: t, data: xs };
+                let weights = Strided {
+                    rows: d.cin,
+                    data: &taps[tap],
+                };
+                accumulate_strided(
+                    k.arch,
+                    weights,
+                    d.cout,
+                    d.cin,
+                    input,
+                    span,
+                    &mut out[back..],
+                    t,
+                );
                 Ok(())
             })?;
             for (i, v) in out.iter_mut().enumerate() {
@@ -160,6 +177,13 @@ pub(crate) fn conv1d_backward_input(k: &Call<'_>, b: &mut Bindings<'_>) -> Resul
         return Ok(());
     }
     let block = d.cin * t;
+    // each tap's weights transposed, [Cin, Cout], rows contiguous
+    let taps_t: Vec<Vec<f32>> = (0..d.kernel)
+        .map(|tap| {
+            d.tap(w, w_offset, tap)
+                .map(|v| v.t().iter().copied().collect())
+        })
+        .collect::<Result<_, _>>()?;
     per_series(
         k,
         &mut dx[..d.batch * block],
@@ -171,10 +195,15 @@ pub(crate) fn conv1d_backward_input(k: &Call<'_>, b: &mut Bindings<'_>) -> Resul
             }
             let dys = &dy[s * d.cout * t..(s + 1) * d.cout * t];
             d.for_taps(|tap, back, span| {
-                let wt = d.tap(w, w_offset, tap)?.reversed_axes();
-                let dyv = view(dys, back, d.cout, span, t, 1)?;
-                let mut dxv = view_mut(out, 0, d.cin, span, t, 1)?;
-                ndarray::linalg::general_mat_mul(1.0, &wt, &dyv, 1.0, &mut dxv);
+                let grads = Strided {
+                    rows: t,
+                    data: &dys[back..],
+                };
+                let weights = Strided {
+                    rows: d.cout,
+                    data: &taps_t[tap],
+                };
+                accumulate_strided(k.arch, weights, d.cin, d.cout, grads, span, out, t);
                 Ok(())
             })
         },

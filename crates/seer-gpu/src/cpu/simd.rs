@@ -128,19 +128,65 @@ pub(crate) fn accumulate_product(
     g: usize,
     z: &mut [f32],
 ) {
+    accumulate_strided(
+        arch,
+        Strided { rows: k, data: h },
+        n,
+        k,
+        Strided { rows: g, data: w },
+        g,
+        z,
+        g,
+    );
+}
+
+/// A row-major matrix whose rows start `rows` elements apart.
+#[derive(Clone, Copy)]
+pub(crate) struct Strided<'a> {
+    pub(crate) rows: usize,
+    pub(crate) data: &'a [f32],
+}
+
+/// `accumulate_product` over strided rows: z rows `z_stride` apart (a convolution's output
+/// shifted by a tap, its input read in place).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn accumulate_strided(
+    arch: Arch,
+    h: Strided<'_>,
+    n: usize,
+    k: usize,
+    w: Strided<'_>,
+    g: usize,
+    z: &mut [f32],
+    z_stride: usize,
+) {
     struct Product<'a> {
         h: &'a [f32],
+        hs: usize,
         n: usize,
         k: usize,
         w: &'a [f32],
+        ws: usize,
         g: usize,
         z: &'a mut [f32],
+        zs: usize,
     }
     impl WithSimd for Product<'_> {
         type Output = ();
         #[inline(always)]
         fn with_simd<S: Simd>(self, s: S) {
-            let Product { h, n, k, w, g, z } = self;
+            let Product {
+                h,
+                hs,
+                n,
+                k,
+                w,
+                ws,
+                g,
+                z,
+                zs,
+            } = self;
+            let st = (hs, ws, zs);
             let lanes = size_of::<S::f32s>() / 4;
             let chunks = g / lanes;
             let full = chunks * lanes;
@@ -149,19 +195,23 @@ pub(crate) fn accumulate_product(
                 let rows = (n - r0).min(4);
                 let mut c = 0;
                 while c < chunks {
-                    let width = (chunks - c).min(2);
+                    // 16 accumulators fit AVX-512's 32 registers; AVX2's 16 take 8
+                    let widest = if rows == 4 && lanes >= 16 { 4 } else { 2 };
+                    let width = (chunks - c).min(widest);
                     match (rows, width) {
-                        (4, 2) => tile::<S, 4, 2>(s, h, k, w, g, z, r0, c * lanes),
-                        (4, _) => tile::<S, 4, 1>(s, h, k, w, g, z, r0, c * lanes),
+                        (4, 4) => tile::<S, 4, 4>(s, h, k, w, z, st, r0, c * lanes),
+                        (4, 3) => tile::<S, 4, 3>(s, h, k, w, z, st, r0, c * lanes),
+                        (4, 2) => tile::<S, 4, 2>(s, h, k, w, z, st, r0, c * lanes),
+                        (4, _) => tile::<S, 4, 1>(s, h, k, w, z, st, r0, c * lanes),
                         // no closures here: their calls would leave the target-feature context
                         (_, 2) => {
                             for r in r0..r0 + rows {
-                                tile::<S, 1, 2>(s, h, k, w, g, z, r, c * lanes);
+                                tile::<S, 1, 2>(s, h, k, w, z, st, r, c * lanes);
                             }
                         }
                         _ => {
                             for r in r0..r0 + rows {
-                                tile::<S, 1, 1>(s, h, k, w, g, z, r, c * lanes);
+                                tile::<S, 1, 1>(s, h, k, w, z, st, r, c * lanes);
                             }
                         }
                     }
@@ -169,11 +219,11 @@ pub(crate) fn accumulate_product(
                 }
                 if full < g {
                     for r in r0..r0 + rows {
-                        let tail = &mut z[r * g + full..(r + 1) * g];
+                        let tail = &mut z[r * zs + full..r * zs + g];
                         let mut a = s.partial_load_f32s(tail);
                         for j in 0..k {
-                            let wv = s.partial_load_f32s(&w[j * g + full..(j + 1) * g]);
-                            a = s.mul_add_e_f32s(s.splat_f32s(h[r * k + j]), wv, a);
+                            let wv = s.partial_load_f32s(&w[j * ws + full..j * ws + g]);
+                            a = s.mul_add_e_f32s(s.splat_f32s(h[r * hs + j]), wv, a);
                         }
                         s.partial_store_f32s(tail, a);
                     }
@@ -191,8 +241,8 @@ pub(crate) fn accumulate_product(
         h: &[f32],
         k: usize,
         w: &[f32],
-        g: usize,
         z: &mut [f32],
+        (hs, ws, zs): (usize, usize, usize),
         r0: usize,
         col: usize,
     ) {
@@ -200,18 +250,18 @@ pub(crate) fn accumulate_product(
         let mut acc = [[s.splat_f32s(0.0); C]; R];
         for (r, row) in acc.iter_mut().enumerate() {
             for (cc, a) in row.iter_mut().enumerate() {
-                let at = (r0 + r) * g + col + cc * lanes;
+                let at = (r0 + r) * zs + col + cc * lanes;
                 *a = load::<S>(&z[at..at + lanes]);
             }
         }
         for j in 0..k {
             let mut wv = [s.splat_f32s(0.0); C];
             for (cc, v) in wv.iter_mut().enumerate() {
-                let at = j * g + col + cc * lanes;
+                let at = j * ws + col + cc * lanes;
                 *v = load::<S>(&w[at..at + lanes]);
             }
             for (r, row) in acc.iter_mut().enumerate() {
-                let hj = s.splat_f32s(h[(r0 + r) * k + j]);
+                let hj = s.splat_f32s(h[(r0 + r) * hs + j]);
                 for (a, v) in row.iter_mut().zip(&wv) {
                     *a = s.mul_add_e_f32s(hj, *v, *a);
                 }
@@ -219,13 +269,23 @@ pub(crate) fn accumulate_product(
         }
         for (r, row) in acc.iter().enumerate() {
             for (cc, a) in row.iter().enumerate() {
-                let at = (r0 + r) * g + col + cc * lanes;
+                let at = (r0 + r) * zs + col + cc * lanes;
                 z[at..at + lanes].copy_from_slice(bytemuck::cast_slice(std::slice::from_ref(a)));
             }
         }
     }
 
-    arch.dispatch(Product { h, n, k, w, g, z });
+    arch.dispatch(Product {
+        h: h.data,
+        hs: h.rows,
+        n,
+        k,
+        w: w.data,
+        ws: w.rows,
+        g,
+        z,
+        zs: z_stride,
+    });
 }
 
 /// One LSTM step for `n` rows: z [n, 4H] holds the pre-activations (i, f, g, o) and is left
@@ -323,21 +383,31 @@ mod tests {
         assert!(v[0].is_nan());
         assert_eq!(&v[1..4], &[1.0, -1.0, 0.0]);
         assert!((v[4] + 1e-7).abs() < 1e-13);
-        // z += h·w for shapes that are not multiples of the register width
+        // z += h·w for shapes that are not multiples of the register width: every tile shape
+        // (4 rows × 1–4 registers, single rows, the partial-register tail) at 8 and 16 lanes
+        for (n, k, g) in [(5, 7, 19), (9, 11, 83), (4, 3, 64), (13, 40, 160)] {
+            let hs: Vec<f32> = (0..n * k).map(|i| (i as f32).sin()).collect();
+            let w: Vec<f32> = (0..k * g).map(|i| (i as f32 * 0.3).cos()).collect();
+            let mut z = vec![0.5f32; n * g];
+            accumulate_product(arch, &hs, n, k, &w, g, &mut z);
+            for r in 0..n {
+                for col in 0..g {
+                    let want: f64 = 0.5
+                        + (0..k)
+                            .map(|j| hs[r * k + j] as f64 * w[j * g + col] as f64)
+                            .sum::<f64>();
+                    assert!(
+                        (z[r * g + col] as f64 - want).abs() < 1e-4,
+                        "{n}x{k}x{g} {r},{col}"
+                    );
+                }
+            }
+        }
         let (n, k, g) = (5, 7, 19);
         let hs: Vec<f32> = (0..n * k).map(|i| (i as f32).sin()).collect();
         let w: Vec<f32> = (0..k * g).map(|i| (i as f32 * 0.3).cos()).collect();
         let mut z = vec![0.5f32; n * g];
         accumulate_product(arch, &hs, n, k, &w, g, &mut z);
-        for r in 0..n {
-            for col in 0..g {
-                let want: f64 = 0.5
-                    + (0..k)
-                        .map(|j| hs[r * k + j] as f64 * w[j * g + col] as f64)
-                        .sum::<f64>();
-                assert!((z[r * g + col] as f64 - want).abs() < 1e-5, "{r},{col}");
-            }
-        }
         // a row's result does not depend on how many rows share the call
         let mut one = vec![0.5f32; g];
         accumulate_product(arch, &hs[2 * k..3 * k], 1, k, &w, g, &mut one);
