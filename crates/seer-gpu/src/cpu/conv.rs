@@ -8,7 +8,7 @@ use ndarray::ArrayView2;
 use rayon::prelude::*;
 
 use super::gemm::{view, view_mut};
-use super::simd::{Strided, accumulate_strided};
+use super::simd::{Strided, accumulate_strided, relu_epilogue};
 use super::{Bindings, Call, need};
 use crate::error::GpuError;
 
@@ -149,14 +149,8 @@ pub(crate) fn conv1d_causal(k: &Call<'_>, b: &mut Bindings<'_>) -> Result<(), Gp
                 );
                 Ok(())
             })?;
-            for (i, v) in out.iter_mut().enumerate() {
-                if relu {
-                    *v = v.max(0.0);
-                }
-                if residual {
-                    *v = (*v + res[s * block + i]).max(0.0);
-                }
-            }
+            let residual = residual.then(|| &res[s * block..(s + 1) * block]);
+            relu_epilogue(k.arch, out, relu, residual);
             Ok(())
         },
     )

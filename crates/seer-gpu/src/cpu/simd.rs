@@ -190,45 +190,48 @@ pub(crate) fn accumulate_strided(
             let lanes = size_of::<S::f32s>() / 4;
             let chunks = g / lanes;
             let full = chunks * lanes;
-            let mut r0 = 0;
-            while r0 < n {
-                let rows = (n - r0).min(4);
-                let mut c = 0;
-                while c < chunks {
-                    // 16 accumulators fit AVX-512's 32 registers; AVX2's 16 take 8
-                    let widest = if rows == 4 && lanes >= 16 { 4 } else { 2 };
-                    let width = (chunks - c).min(widest);
-                    match (rows, width) {
-                        (4, 4) => tile::<S, 4, 4>(s, h, k, w, z, st, r0, c * lanes),
-                        (4, 3) => tile::<S, 4, 3>(s, h, k, w, z, st, r0, c * lanes),
-                        (4, 2) => tile::<S, 4, 2>(s, h, k, w, z, st, r0, c * lanes),
-                        (4, _) => tile::<S, 4, 1>(s, h, k, w, z, st, r0, c * lanes),
-                        // no closures here: their calls would leave the target-feature context
-                        (_, 2) => {
-                            for r in r0..r0 + rows {
-                                tile::<S, 1, 2>(s, h, k, w, z, st, r, c * lanes);
-                            }
-                        }
-                        _ => {
-                            for r in r0..r0 + rows {
-                                tile::<S, 1, 1>(s, h, k, w, z, st, r, c * lanes);
-                            }
+            // columns outer, rows inner: a column group's slice of W (k × 64 floats at
+            // AVX-512) stays in L1 while every row group passes over it
+            let group = if lanes >= 16 { 4 } else { 2 };
+            let mut c = 0;
+            while c < chunks {
+                let width = (chunks - c).min(group);
+                let col = c * lanes;
+                let mut r0 = 0;
+                // no closures here: their calls would leave the target-feature context
+                while r0 + 4 <= n {
+                    match width {
+                        4 => tile::<S, 4, 4>(s, h, k, w, z, st, r0, col),
+                        3 => tile::<S, 4, 3>(s, h, k, w, z, st, r0, col),
+                        2 => tile::<S, 4, 2>(s, h, k, w, z, st, r0, col),
+                        _ => tile::<S, 4, 1>(s, h, k, w, z, st, r0, col),
+                    }
+                    r0 += 4;
+                }
+                for r in r0..n {
+                    let mut cc = 0;
+                    while cc < width {
+                        if width - cc >= 2 {
+                            tile::<S, 1, 2>(s, h, k, w, z, st, r, col + cc * lanes);
+                            cc += 2;
+                        } else {
+                            tile::<S, 1, 1>(s, h, k, w, z, st, r, col + cc * lanes);
+                            cc += 1;
                         }
                     }
-                    c += width;
                 }
-                if full < g {
-                    for r in r0..r0 + rows {
-                        let tail = &mut z[r * zs + full..r * zs + g];
-                        let mut a = s.partial_load_f32s(tail);
-                        for j in 0..k {
-                            let wv = s.partial_load_f32s(&w[j * ws + full..j * ws + g]);
-                            a = s.mul_add_e_f32s(s.splat_f32s(h[r * hs + j]), wv, a);
-                        }
-                        s.partial_store_f32s(tail, a);
+                c += width;
+            }
+            if full < g {
+                for r in 0..n {
+                    let tail = &mut z[r * zs + full..r * zs + g];
+                    let mut a = s.partial_load_f32s(tail);
+                    for j in 0..k {
+                        let wv = s.partial_load_f32s(&w[j * ws + full..j * ws + g]);
+                        a = s.mul_add_e_f32s(s.splat_f32s(h[r * hs + j]), wv, a);
                     }
+                    s.partial_store_f32s(tail, a);
                 }
-                r0 += rows;
             }
         }
     }
@@ -326,6 +329,39 @@ pub(crate) fn lstm_cell(arch: Arch, z: &mut [f32], c: &mut [f32], h: &mut [f32],
         }
     }
     arch.dispatch(Cell { z, c, h, hidden });
+}
+
+/// A convolution's closing element-wise pass: `relu` then, with `residual`, relu(v + res).
+pub(crate) fn relu_epilogue(arch: Arch, v: &mut [f32], relu: bool, residual: Option<&[f32]>) {
+    struct Epilogue<'a> {
+        v: &'a mut [f32],
+        relu: bool,
+        residual: Option<&'a [f32]>,
+    }
+    impl WithSimd for Epilogue<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) {
+            let Epilogue { v, relu, residual } = self;
+            if !relu && residual.is_none() {
+                return;
+            }
+            let zero = s.splat_f32s(0.0);
+            let lanes = size_of::<S::f32s>() / 4;
+            for (i, chunk) in v.chunks_mut(lanes).enumerate() {
+                let mut x = s.partial_load_f32s(chunk);
+                if relu {
+                    x = s.max_f32s(x, zero);
+                }
+                if let Some(res) = residual {
+                    let r = s.partial_load_f32s(&res[i * lanes..i * lanes + chunk.len()]);
+                    x = s.max_f32s(s.add_f32s(x, r), zero);
+                }
+                s.partial_store_f32s(chunk, x);
+            }
+        }
+    }
+    arch.dispatch(Epilogue { v, relu, residual });
 }
 
 /// tanh over a slice (the Elman step).
