@@ -64,6 +64,15 @@ pub struct AdapterSummary {
 }
 
 impl AdapterSummary {
+    /// The `backend`, `adapter` and `threads` labels of a service's `*_compute_info` gauge.
+    pub fn metric_labels(&self) -> [String; 3] {
+        [
+            self.kind().to_string(),
+            self.name.clone(),
+            self.threads.to_string(),
+        ]
+    }
+
     /// The label metrics and logs carry: `cpu`, `gpu` or `software`.
     pub fn kind(&self) -> &'static str {
         if self.backend == CPU_BACKEND {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use wgpu::util::DeviceExt;
 
 use crate::context::{Backend, GpuContext, WgpuDevice};
+use crate::cpu::CpuDevice;
 use crate::error::GpuError;
 use crate::kernels::Kernel;
 use crate::tensor::{Buffer, Tensor};
@@ -38,6 +39,7 @@ enum Target<'a> {
     },
     // kernels run at record time; their summed time stands in for the GPU's timestamps
     Cpu {
+        device: &'a CpuDevice,
         busy: Duration,
     },
 }
@@ -55,7 +57,8 @@ struct Timing {
 impl<'a> Recorder<'a> {
     pub fn new(ctx: &'a GpuContext) -> Self {
         let target = match ctx.backend() {
-            Backend::Cpu(_) => Target::Cpu {
+            Backend::Cpu(device) => Target::Cpu {
+                device,
                 busy: Duration::ZERO,
             },
             Backend::Wgpu(device) => {
@@ -143,12 +146,9 @@ impl<'a> Recorder<'a> {
         let mut words = params.to_vec();
         words.resize(params.len().div_ceil(4).max(1) * 4, 0);
         let (device, encoder, timing) = match &mut self.target {
-            Target::Cpu { busy } => {
-                let Backend::Cpu(cpu) = self.ctx.backend() else {
-                    unreachable!("a cpu recorder belongs to a cpu context")
-                };
+            Target::Cpu { device, busy } => {
                 let start = Instant::now();
-                crate::cpu::dispatch(cpu, kernel, &words, buffers, groups)?;
+                crate::cpu::dispatch(device, kernel, &words, buffers, groups)?;
                 *busy += start.elapsed();
                 self.dispatches += 1;
                 return Ok(());
@@ -290,7 +290,7 @@ impl<'a> Recorder<'a> {
     /// its kernels ran.
     pub fn submit_timed(self) -> Result<Option<f64>, GpuError> {
         let (device, encoder, scope, timing) = match self.target {
-            Target::Cpu { busy } => return Ok(Some(busy.as_secs_f64())),
+            Target::Cpu { busy, .. } => return Ok(Some(busy.as_secs_f64())),
             Target::Wgpu {
                 device,
                 encoder,

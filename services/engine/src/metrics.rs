@@ -43,11 +43,7 @@ impl EngineMetrics {
     /// Records what `ctx` runs on in `seer_engine_compute_info`.
     pub fn set_compute(&self, summary: &seer_gpu::AdapterSummary) {
         self.compute_info
-            .with_label_values(&[
-                summary.kind(),
-                summary.name.as_str(),
-                &summary.threads.to_string(),
-            ])
+            .with_label_values(&summary.metric_labels())
             .set(1);
     }
 

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::gemm::{view, view_mut};
 use super::simd::{Strided, accumulate_strided, relu_epilogue};
-use super::{Bindings, Call, need};
+use super::{Bindings, Call, need, try_for_rows};
 use crate::error::GpuError;
 
 #[derive(Clone, Copy)]
@@ -72,32 +72,6 @@ impl Dims {
     }
 }
 
-/// Runs `f(series, out_rows)` for each series' [channels, T] block of `out`, on the pool.
-fn per_series(
-    k: &Call<'_>,
-    out: &mut [f32],
-    block: usize,
-    cost: usize,
-    f: impl Fn(usize, &mut [f32]) -> Result<(), GpuError> + Sync + Send,
-) -> Result<(), GpuError> {
-    if block == 0 {
-        return Ok(());
-    }
-    let series = out.len() / block;
-    let out = &mut out[..series * block];
-    if series * cost < super::SERIAL_WORK * 4 || k.pool.current_num_threads() == 1 {
-        return out
-            .chunks_mut(block)
-            .enumerate()
-            .try_for_each(|(s, c)| f(s, c));
-    }
-    k.pool.install(|| {
-        out.par_chunks_mut(block)
-            .enumerate()
-            .try_for_each(|(s, c)| f(s, c))
-    })
-}
-
 /// Bindings: x, w, bias, res (read), y (rw).
 pub(crate) fn conv1d_causal(k: &Call<'_>, b: &mut Bindings<'_>) -> Result<(), GpuError> {
     const KERNEL: &str = "conv1d_causal";
@@ -121,7 +95,7 @@ pub(crate) fn conv1d_causal(k: &Call<'_>, b: &mut Bindings<'_>) -> Result<(), Gp
     let taps: Vec<Vec<f32>> = (0..d.kernel)
         .map(|tap| d.tap(w, 0, tap).map(|v| v.iter().copied().collect()))
         .collect::<Result<_, _>>()?;
-    per_series(
+    try_for_rows(
         k,
         &mut y[..d.batch * block],
         block,
@@ -178,7 +152,7 @@ pub(crate) fn conv1d_backward_input(k: &Call<'_>, b: &mut Bindings<'_>) -> Resul
                 .map(|v| v.t().iter().copied().collect())
         })
         .collect::<Result<_, _>>()?;
-    per_series(
+    try_for_rows(
         k,
         &mut dx[..d.batch * block],
         block,

@@ -4,12 +4,29 @@
 //! per element was most of an LSTM step; these inline and vectorise over a row of gates. No
 //! `mul_add`: without the FMA target feature it is a libm call, which would undo the point.
 
-const LOG2E: f32 = std::f32::consts::LOG2_E;
+pub(crate) const LOG2E: f32 = std::f32::consts::LOG2_E;
 // ln 2 split so that n·LN2_HI is exact for the |n| ≤ 128 that reach it
-const LN2_HI: f32 = 0.693_359_4;
-const LN2_LO: f32 = -2.121_944_4e-4;
+pub(crate) const LN2_HI: f32 = 0.693_359_4;
+pub(crate) const LN2_LO: f32 = -2.121_944_4e-4;
 // adding then subtracting 1.5·2²³ rounds an f32 of magnitude < 2²² to the nearest integer
-const ROUND: f32 = 12_582_912.0;
+pub(crate) const ROUND: f32 = 12_582_912.0;
+/// e^r − 1 − r ≈ r²·P(r) on |r| ≤ ln2/2, highest power first (Cephes expf).
+pub(crate) const EXP_POLY: [f32; 6] = [
+    1.987_569_1e-4,
+    1.398_199_9e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    1.666_666_5e-1,
+    0.5,
+];
+/// tanh(x) ≈ x + x³·P(x²) on |x| < 0.625, highest power first (Cephes tanhf).
+pub(crate) const TANH_POLY: [f32; 5] = [
+    -5.704_988_7e-3,
+    2.063_909e-2,
+    -5.373_971_6e-2,
+    1.333_144_2e-1,
+    -3.333_328e-1,
+];
 
 /// e^x, saturating to 0 below −87.3 and to e^88.7 above: never inf, as the shaders' clamped
 /// arguments never reach it.
@@ -18,12 +35,7 @@ pub(crate) fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.336_55, 88.376_26);
     let n = (x * LOG2E + ROUND) - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
-    let p = 1.987_569_1e-4_f32;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 0.5;
+    let p = EXP_POLY[1..].iter().fold(EXP_POLY[0], |p, &c| p * r + c);
     let e = p * (r * r) + r + 1.0;
     // 2^n from its exponent bits; n ∈ [−126, 128) after the clamp, and 2^128 never forms
     // because e^88.4 is computed as 2^127 · e^r
@@ -38,10 +50,7 @@ pub(crate) fn safe_tanh(x: f32) -> f32 {
     let a = x.abs();
     // small |x|: tanh's odd series keeps relative precision, where 1 − 2/(e^2x + 1) cancels
     let z = x * x;
-    let p = -5.704_988_7e-3_f32 * z + 2.063_909e-2;
-    let p = p * z + -5.373_971_6e-2;
-    let p = p * z + 1.333_144_2e-1;
-    let p = p * z - 3.333_328e-1;
+    let p = TANH_POLY[1..].iter().fold(TANH_POLY[0], |p, &c| p * z + c);
     let small = (x * z) * p + x;
     let large = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
     let large = if x < 0.0 { -large } else { large };

@@ -260,17 +260,32 @@ pub(crate) fn for_rows(
     cost_per_row: usize,
     f: impl Fn(usize, &mut [f32]) + Sync + Send,
 ) {
+    let infallible: Result<(), GpuError> = try_for_rows(k, out, row_len, cost_per_row, |r, c| {
+        f(r, c);
+        Ok(())
+    });
+    debug_assert!(infallible.is_ok());
+}
+
+/// `for_rows` for a body that can fail; the first error is returned.
+pub(crate) fn try_for_rows(
+    k: &Call<'_>,
+    out: &mut [f32],
+    row_len: usize,
+    cost_per_row: usize,
+    f: impl Fn(usize, &mut [f32]) -> Result<(), GpuError> + Sync + Send,
+) -> Result<(), GpuError> {
     use rayon::prelude::*;
     if row_len == 0 {
-        return;
+        return Ok(());
     }
     let rows = out.len() / row_len;
     let out = &mut out[..rows * row_len];
     if rows * cost_per_row.max(1) < SERIAL_WORK || k.pool.current_num_threads() == 1 {
-        out.chunks_mut(row_len)
+        return out
+            .chunks_mut(row_len)
             .enumerate()
-            .for_each(|(r, c)| f(r, c));
-        return;
+            .try_for_each(|(r, c)| f(r, c));
     }
     let threads = k.pool.current_num_threads();
     // a few tasks per thread balance uneven rows without a task per row
@@ -278,12 +293,13 @@ pub(crate) fn for_rows(
     k.pool.install(|| {
         out.par_chunks_mut(row_len * per_task)
             .enumerate()
-            .for_each(|(t, block)| {
-                for (i, c) in block.chunks_mut(row_len).enumerate() {
-                    f(t * per_task + i, c);
-                }
+            .try_for_each(|(t, block)| {
+                block
+                    .chunks_mut(row_len)
+                    .enumerate()
+                    .try_for_each(|(i, c)| f(t * per_task + i, c))
             })
-    });
+    })
 }
 
 /// A shape error from a CPU kernel: a binding shorter than its uniform words promise. The op

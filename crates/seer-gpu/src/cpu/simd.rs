@@ -6,10 +6,8 @@
 
 use pulp::{Arch, Simd, WithSimd};
 
-const LOG2E: f32 = std::f32::consts::LOG2_E;
-const LN2_HI: f32 = 0.693_359_4;
-const LN2_LO: f32 = -2.121_944_4e-4;
-const ROUND: f32 = 12_582_912.0;
+use super::math::{EXP_POLY, LN2_HI, LN2_LO, LOG2E, ROUND, TANH_POLY};
+
 // e^88 keeps 2^n's exponent below the all-ones pattern (n ≤ 127)
 const EXP_HI: f32 = 88.0;
 const EXP_LO: f32 = -87.336_55;
@@ -29,15 +27,9 @@ fn exp<S: Simd>(s: S, x0: S::f32s) -> S::f32s {
         s.sub_f32s(x, s.mul_f32s(n, s.splat_f32s(LN2_HI))),
         s.mul_f32s(n, s.splat_f32s(LN2_LO)),
     );
-    let mut p = s.splat_f32s(1.987_569_1e-4);
-    for c in [
-        1.398_199_9e-3,
-        8.333_452e-3,
-        4.166_579_6e-2,
-        1.666_666_5e-1,
-        0.5,
-    ] {
-        p = s.mul_add_e_f32s(p, r, s.splat_f32s(c));
+    let mut p = s.splat_f32s(EXP_POLY[0]);
+    for c in &EXP_POLY[1..] {
+        p = s.mul_add_e_f32s(p, r, s.splat_f32s(*c));
     }
     let e = s.add_f32s(s.mul_add_e_f32s(p, s.mul_f32s(r, r), r), s.splat_f32s(1.0));
     // t's low mantissa bits hold n: 2^n is (bits(t) − bits(ROUND) + 127) << 23
@@ -65,9 +57,9 @@ fn tanh<S: Simd>(s: S, x0: S::f32s) -> S::f32s {
     let x = s.min_f32s(s.max_f32s(x0, s.splat_f32s(-15.0)), s.splat_f32s(15.0));
     let a = s.abs_f32s(x);
     let z = s.mul_f32s(x, x);
-    let mut p = s.splat_f32s(-5.704_988_7e-3);
-    for c in [2.063_909e-2, -5.373_971_6e-2, 1.333_144_2e-1, -3.333_328e-1] {
-        p = s.mul_add_e_f32s(p, z, s.splat_f32s(c));
+    let mut p = s.splat_f32s(TANH_POLY[0]);
+    for c in &TANH_POLY[1..] {
+        p = s.mul_add_e_f32s(p, z, s.splat_f32s(*c));
     }
     let small = s.mul_add_e_f32s(s.mul_f32s(x, z), p, x);
     let one = s.splat_f32s(1.0);
