@@ -12,6 +12,7 @@
 pub mod csv;
 mod error;
 pub mod features;
+pub mod frequency;
 pub mod hash;
 pub mod metrics;
 pub mod naive;

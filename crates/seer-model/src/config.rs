@@ -213,6 +213,12 @@ impl ModelConfig {
                 if self.lags.is_empty() || self.lags.contains(&0) {
                     return bad("deepar: lags must list at least one lag ≥ 1".into());
                 }
+                let mut seen = std::collections::HashSet::new();
+                if let Some(l) = self.lags.iter().find(|l| !seen.insert(**l)) {
+                    // a repeated lag is a second input column with the same value: it costs
+                    // weights and reads as if the config named another lag
+                    return bad(format!("deepar: lag {l} is listed twice"));
+                }
                 if self.cardinality == 0 {
                     return bad("deepar: cardinality must be at least 1".into());
                 }
@@ -224,5 +230,48 @@ impl ModelConfig {
             _ => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deepar(lags: Vec<usize>) -> ModelConfig {
+        ModelConfig {
+            model: ModelKind::Deepar,
+            freq: 1800,
+            context_length: 96,
+            horizon: 48,
+            time_features: Vec::new(),
+            input_size: None,
+            hidden_size: 8,
+            num_layers: 1,
+            quantiles: Vec::new(),
+            channels: Vec::new(),
+            kernel_size: 0,
+            dilations: Vec::new(),
+            lags,
+            cardinality: 1,
+            embedding_dim: 0,
+            distribution: None,
+            num_samples: 100,
+            series_ids: None,
+            classes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_repeated_lag_is_an_error_that_names_it() {
+        // the old 30-minute default, [1, 2, 3, 4, 2], read the hourly lag twice
+        let e = deepar(vec![1, 2, 3, 4, 2]).validate().unwrap_err();
+        assert!(e.to_string().contains("lag 2 is listed twice"), "{e}");
+        deepar(vec![4, 1, 48]).validate().unwrap();
+    }
+
+    #[test]
+    fn lags_must_be_positive_and_present() {
+        assert!(deepar(vec![]).validate().is_err());
+        assert!(deepar(vec![0, 1]).validate().is_err());
     }
 }

@@ -522,8 +522,8 @@ impl Model {
 /// weights (throughput does not depend on them).
 fn write_lstm(dir: &Path) -> anyhow::Result<()> {
     let sizes = SizeArgs {
-        context: LSTM_CONTEXT,
-        horizon: HORIZON as usize,
+        context: Some(LSTM_CONTEXT),
+        horizon: Some(HORIZON as usize),
         hidden: LSTM_HIDDEN,
         layers: 1,
         quantiles: "0.1,0.5,0.9".into(),

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use seer_core::features::default_time_features;
+use seer_core::frequency::{FrequencyDefaults, describe_frequency};
 use seer_model::checkpoint::{init_weights, save};
 use seer_model::{ModelConfig, ModelKind};
 
@@ -27,10 +27,12 @@ pub struct InitArgs {
 /// Model sizes and options shared by `seer model init` and `seer train`.
 #[derive(Args, Clone)]
 pub struct SizeArgs {
-    #[arg(long, default_value_t = 72)]
-    pub context: usize,
-    #[arg(long, default_value_t = 24)]
-    pub horizon: usize,
+    /// Steps the model reads (default: by frequency, docs/models.md)
+    #[arg(long)]
+    pub context: Option<usize>,
+    /// Steps it forecasts (default: by frequency)
+    #[arg(long)]
+    pub horizon: Option<usize>,
     #[arg(long, default_value_t = 40)]
     pub hidden: usize,
     #[arg(long, default_value_t = 2)]
@@ -78,28 +80,19 @@ fn list<T: std::str::FromStr>(what: &str, s: &str) -> Result<Vec<T>, BadInput> {
         .collect()
 }
 
-/// Lags that cover the last few steps and one and two seasonal periods of the frequency.
-fn default_lags(freq: i64) -> Vec<usize> {
-    match freq {
-        f if f < 3600 => vec![1, 2, 3, 4, (3600 / f) as usize],
-        f if f < 86_400 => vec![1, 2, 3, 24, 48, 168],
-        f if f < 604_800 => vec![1, 2, 3, 7, 14, 28],
-        _ => vec![1, 2, 3, 4, 52],
-    }
-}
-
 pub fn build_config(kind: &str, freq: i64, a: &SizeArgs) -> anyhow::Result<ModelConfig> {
     let kind = ModelKind::parse(kind).map_err(|e| BadInput(e.to_string()))?;
     let recurrent = kind != ModelKind::Tcn;
+    let defaults = FrequencyDefaults::for_freq(freq);
     let time_features = match kind {
         ModelKind::Bilstm | ModelKind::Classifier => Vec::new(),
-        _ => default_time_features(freq),
+        _ => defaults.time_features.clone(),
     };
     let config = ModelConfig {
         model: kind,
         freq,
-        context_length: a.context,
-        horizon: a.horizon,
+        context_length: a.context.unwrap_or(defaults.context_length),
+        horizon: a.horizon.unwrap_or(defaults.horizon),
         time_features,
         input_size: None,
         hidden_size: if recurrent { a.hidden } else { 0 },
@@ -126,7 +119,7 @@ pub fn build_config(kind: &str, freq: i64, a: &SizeArgs) -> anyhow::Result<Model
         },
         lags: match (kind, &a.lags) {
             (ModelKind::Deepar, Some(l)) => list("lags", l)?,
-            (ModelKind::Deepar, None) => default_lags(freq),
+            (ModelKind::Deepar, None) => defaults.lags.clone(),
             _ => Vec::new(),
         },
         cardinality: if kind == ModelKind::Deepar {
@@ -156,8 +149,49 @@ pub fn build_config(kind: &str, freq: i64, a: &SizeArgs) -> anyhow::Result<Model
     Ok(config)
 }
 
+/// What a config took from the frequency's defaults, for the line `seer train` and `seer model
+/// init` print before they start: the user sees the lags and context chosen for them.
+pub fn describe_choices(config: &ModelConfig, a: &SizeArgs) -> String {
+    let d = FrequencyDefaults::for_freq(config.freq);
+    let mark = |given: bool| if given { "" } else { " (default)" };
+    let cycles: Vec<String> = d
+        .cycles
+        .iter()
+        .map(|c| format!("{} = {} steps", c.name, c.steps))
+        .collect();
+    let mut out = format!(
+        "frequency {}{}: context {}{}, horizon {}{}",
+        describe_frequency(config.freq),
+        if cycles.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", cycles.join(", "))
+        },
+        config.context_length,
+        mark(a.context.is_some()),
+        config.horizon,
+        mark(a.horizon.is_some()),
+    );
+    if config.model == ModelKind::Deepar {
+        let lags: Vec<String> = config.lags.iter().map(|l| l.to_string()).collect();
+        out += &format!(", lags {}{}", lags.join(","), mark(a.lags.is_some()));
+    }
+    let features: Vec<&str> = config.time_features.iter().map(|f| f.as_str()).collect();
+    out += &format!(
+        ", time features {}, seasonal naive season {}",
+        if features.is_empty() {
+            "none".to_string()
+        } else {
+            features.join(",")
+        },
+        d.season
+    );
+    out
+}
+
 pub fn run(a: &InitArgs) -> anyhow::Result<()> {
     let mut config = build_config(&a.kind, parse_freq(&a.freq)?, &a.sizes)?;
+    eprintln!("{}", describe_choices(&config, &a.sizes));
     config.input_size = Some(config.derived_input_size());
     let weights = init_weights(&config, a.seed)?;
     save(&a.out, &config, &weights)

@@ -10,7 +10,7 @@ use seer_model::checkpoint::{init_weights, save};
 use seer_model::train::{EpochReport, TrainOptions, train};
 use seer_model::{ModelConfig, ModelKind};
 
-use crate::init::{SizeArgs, build_config, parse_freq};
+use crate::init::{SizeArgs, build_config, describe_choices, parse_freq};
 use crate::predict::load_histories;
 use crate::terminal::BadInput;
 
@@ -132,6 +132,9 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
             .take(config.cardinality)
             .collect();
         config.series_ids = Some(ids);
+    }
+    if a.config.is_none() {
+        eprintln!("{}", describe_choices(&config, &a.sizes));
     }
     let histories = load_histories(&a.data, config.freq)?;
     let ctx = GpuContext::from_env()?;

@@ -85,8 +85,8 @@ fn demo_series(count: usize, points: usize) -> anyhow::Result<Vec<seer_core::csv
 /// Trains the demo LSTM on synthetic history shaped like what the producer will send.
 fn train_demo_model(ctx: &GpuContext, dir: &std::path::Path) -> anyhow::Result<()> {
     let sizes = SizeArgs {
-        context: 48,
-        horizon: 24,
+        context: Some(48),
+        horizon: Some(24),
         hidden: 16,
         layers: 1,
         quantiles: "0.1,0.5,0.9".into(),
