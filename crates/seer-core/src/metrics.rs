@@ -373,6 +373,29 @@ impl Accuracy {
     }
 }
 
+impl AccuracySummary {
+    /// The mean over the levels both summaries report of their weighted quantile losses (GluonTS's
+    /// `mean_wQuantileLoss`), for self and for `other`: a like-for-like probabilistic score for two
+    /// forecasters even when one gives samples and the other quantiles, whose CRPS estimators
+    /// differ. `None` when they share no level.
+    pub fn mean_quantile_losses(&self, other: &AccuracySummary) -> Option<(f64, f64)> {
+        let mut shared = 0usize;
+        let (mut mine, mut theirs) = (0.0, 0.0);
+        for &(level, loss) in &self.quantile_loss {
+            if let Some(&(_, o)) = other
+                .quantile_loss
+                .iter()
+                .find(|(l, _)| (l - level).abs() < LEVEL_TOLERANCE)
+            {
+                shared += 1;
+                mine += loss;
+                theirs += o;
+            }
+        }
+        (shared > 0).then(|| (mine / shared as f64, theirs / shared as f64))
+    }
+}
+
 /// A forecast must have one value per actual, finite wherever the actual is observed.
 fn check_forecast(actual: &[f64], what: &str, forecast: &[f64]) -> Result<(), CoreError> {
     if forecast.len() != actual.len() {
@@ -410,6 +433,28 @@ mod tests {
     fn assert_close(a: Option<f64>, b: f64) {
         let a = a.unwrap_or(NAN);
         assert!(close(a, b, 1e-12), "{a} != {b}");
+    }
+
+    #[test]
+    fn mean_quantile_losses_pair_only_the_shared_levels() {
+        let summary = |levels: &[(f64, f64)]| AccuracySummary {
+            mase: None,
+            smape: None,
+            nd: None,
+            nrmse: None,
+            crps: None,
+            quantile_loss: levels.to_vec(),
+            coverage_80: None,
+            count: 1,
+            observations: 1,
+            mase_undefined: 0,
+        };
+        let a = summary(&[(0.1, 0.2), (0.5, 0.4), (0.9, 0.6)]);
+        // 0.5 computed as 1 − 0.5 and 0.9 as 1 − 0.1 still pair; 0.25 has no partner
+        let b = summary(&[(1.0 - 0.9, 0.1), (0.25, 9.0), (1.0 - 0.1, 0.3)]);
+        let (x, y) = a.mean_quantile_losses(&b).unwrap();
+        assert!(close(x, 0.4, 1e-12) && close(y, 0.2, 1e-12), "{x} {y}");
+        assert_eq!(a.mean_quantile_losses(&summary(&[(0.3, 1.0)])), None);
     }
 
     #[test]

@@ -111,6 +111,11 @@ pub struct ModelConfig {
     pub series_ids: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<String>,
+    /// Series this checkpoint leaves to the seasonal naive, because its backtest on them lost to
+    /// it (`seer train` and `seer eval --select` write it; docs/models.md, "Never worse than
+    /// the baseline"). The engine answers them with `seasonal_naive` and says so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seasonal_naive_series: Vec<String>,
 }
 
 impl ModelConfig {
@@ -258,6 +263,7 @@ mod tests {
             num_samples: 100,
             series_ids: None,
             classes: Vec::new(),
+            seasonal_naive_series: Vec::new(),
         }
     }
 

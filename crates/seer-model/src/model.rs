@@ -36,6 +36,8 @@ pub struct Model {
     pub config: ModelConfig,
     pub weights: Weights,
     net: Net,
+    /// `config.seasonal_naive_series`, for a lookup per window.
+    seasonal_naive: std::collections::HashSet<String>,
 }
 
 impl Model {
@@ -61,10 +63,16 @@ impl Model {
             ModelKind::Classifier => Net::Classifier(ClassifierNet::load(ctx, &config, &weights)?),
         };
         Ok(Model {
+            seasonal_naive: config.seasonal_naive_series.iter().cloned().collect(),
             config,
             weights,
             net,
         })
+    }
+
+    /// Whether the checkpoint leaves series `id` to the seasonal naive (its backtest lost there).
+    pub fn leaves_to_seasonal_naive(&self, id: &str) -> bool {
+        self.seasonal_naive.contains(id)
     }
 
     pub fn kind(&self) -> ModelKind {

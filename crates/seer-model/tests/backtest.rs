@@ -34,6 +34,7 @@ fn config(kind: ModelKind) -> ModelConfig {
         num_samples: 0,
         series_ids: None,
         classes: vec![],
+        seasonal_naive_series: Vec::new(),
     }
 }
 

@@ -38,6 +38,7 @@ fn model(distribution: &str, bias: &[f32]) -> Model {
         num_samples: 50,
         series_ids: None,
         classes: vec![],
+        seasonal_naive_series: Vec::new(),
     };
     let mut w = init_weights(&config, 9).unwrap();
     let p = bias.len();

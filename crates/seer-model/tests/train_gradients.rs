@@ -57,14 +57,22 @@ pub fn base_config(kind: ModelKind) -> ModelConfig {
         num_samples: 0,
         series_ids: None,
         classes: vec![],
+        seasonal_naive_series: Vec::new(),
     }
 }
 
 fn directional_check(config: &ModelConfig, data: &[History], seed: u64) {
+    directional_check_with_dropout(config, data, seed, 0.0)
+}
+
+/// The finite-difference check with dropout between layers: each loss evaluation is a fresh
+/// training run of the same seed, so it draws the same masks.
+fn directional_check_with_dropout(config: &ModelConfig, data: &[History], seed: u64, dropout: f32) {
     let weights = init_weights(config, seed).unwrap();
     let opts = TrainOptions {
         batch_size: 4,
         seed,
+        dropout,
         ..Default::default()
     };
     let (loss, grads) = loss_and_gradient(ctx(), config, &weights, data, &opts).unwrap();
@@ -130,6 +138,31 @@ fn deepar_gradients_for_every_likelihood() {
         c.distribution = Some(dist.into());
         directional_check(&c, &data(counts), 11);
     }
+}
+
+seer_gpu::on_backends!(deepar_gradients_through_dropout);
+fn deepar_gradients_through_dropout() {
+    let mut c = base_config(ModelKind::Deepar);
+    c.lags = vec![1, 2, 5];
+    c.cardinality = 3;
+    c.embedding_dim = 2;
+    c.distribution = Some("student_t".into());
+    let weights = init_weights(&c, 12).unwrap();
+    let loss = |dropout| {
+        let opts = TrainOptions {
+            batch_size: 4,
+            seed: 12,
+            dropout,
+            ..Default::default()
+        };
+        loss_and_gradient(ctx(), &c, &weights, &data(false), &opts)
+            .unwrap()
+            .0
+    };
+    // the masks are live (the loss moves) and drawn again alike for the same seed
+    assert_ne!(loss(0.5), loss(0.0));
+    assert_eq!(loss(0.5), loss(0.5));
+    directional_check_with_dropout(&c, &data(false), 12, 0.5);
 }
 
 seer_gpu::on_backends!(quantile_forecaster_gradients);

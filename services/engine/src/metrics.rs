@@ -20,7 +20,9 @@ pub struct EngineMetrics {
     /// `seer_engine_compute_info{backend,adapter,threads}` = 1: what the kernels run on.
     pub compute_info: IntGaugeVec,
     /// `seer_engine_fallback_total{reason}`: windows forecast by `seasonal_naive` instead of the
-    /// requested neural model (`short_window`: fewer observed points than the model needs).
+    /// requested neural model (`short_window`: fewer observed points than the model needs;
+    /// `baseline_better`: a series the checkpoint leaves to the seasonal naive, whose backtest
+    /// beat the model on it).
     pub fallback_total: IntCounterVec,
     /// `seer_engine_series_errors_total{reason}`: windows answered in `errors` rather than
     /// forecast (`no_observations`, `freq_mismatch`, `negative_values`).

@@ -52,6 +52,14 @@ impl ServedModel {
         }
     }
 
+    /// Whether the checkpoint leaves series `id` to the seasonal naive.
+    pub fn leaves_to_seasonal_naive(&self, id: &str) -> bool {
+        match &self.backend {
+            Backend::Neural(m) => m.leaves_to_seasonal_naive(id),
+            Backend::SeasonalNaive => false,
+        }
+    }
+
     /// Whether the model answers Forecast (the gap filler and the classifier do not).
     pub fn forecasts(&self) -> bool {
         match &self.backend {

@@ -64,7 +64,9 @@ enum Traffic {
 enum Route {
     /// Index into the batch of histories the neural model predicts.
     Neural(usize),
-    SeasonalNaive(History),
+    /// The history, and why the requested neural model does not answer it (the metric's reason
+    /// label; `None` when the request asked for `seasonal_naive` itself).
+    SeasonalNaive(History, Option<&'static str>),
     /// The series' entry in `errors`, and the metric's reason label.
     Error(SeriesError, &'static str),
 }
@@ -232,10 +234,10 @@ impl EngineService {
                 .observe(plan.windows.len() as f64);
             for w in &plan.windows {
                 match &w.route {
-                    Route::SeasonalNaive(_) if plan.model.name != SEASONAL_NAIVE => inner
+                    Route::SeasonalNaive(_, Some(reason)) => inner
                         .metrics
                         .fallback_total
-                        .with_label_values(&["short_window"])
+                        .with_label_values(&[*reason])
                         .inc(),
                     Route::Error(_, label) => inner
                         .metrics
@@ -497,13 +499,15 @@ fn plan(
                         .count();
                     let needed = min_observed_fraction * c.context_length as f64;
                     if in_context == 0 || (in_context as f64) < needed {
-                        Route::SeasonalNaive(history)
+                        Route::SeasonalNaive(history, Some("short_window"))
+                    } else if model.leaves_to_seasonal_naive(&history.id) {
+                        Route::SeasonalNaive(history, Some("baseline_better"))
                     } else {
                         neural.push(history);
                         Route::Neural(neural.len() - 1)
                     }
                 }
-                None => Route::SeasonalNaive(history),
+                None => Route::SeasonalNaive(history, None),
             }
         };
         windows.push(WindowPlan {
@@ -620,7 +624,7 @@ fn execute(inner: &Inner, plan: Plan) -> Result<ForecastBatchResponse, EngineErr
                     ..base
                 }
             }
-            Route::SeasonalNaive(h) => {
+            Route::SeasonalNaive(h, _) => {
                 let Some((timestamps, mean, quantiles)) =
                     naive_forecast(&h, w.freq, horizon, &levels)
                 else {

@@ -6,7 +6,9 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{HOUR, T0, ctx, request, start, start_service, values, window};
+use common::{
+    HOUR, T0, TempDir, config, ctx, request, start, start_in, start_service, values, window,
+};
 use seer_core::naive::{seasonal_naive, seasonal_naive_quantiles};
 use seer_engine::{EngineConfig, SEASONAL_NAIVE};
 use seer_model::{History, Model, PredictOptions, Prediction};
@@ -251,13 +253,57 @@ async fn short_windows_fall_back_to_seasonal_naive() {
     assert_eq!(f.mean, v[26..30].to_vec());
 
     // the fallback counter
-    let fallback = engine
+    assert_eq!(fallbacks(&engine), [("short_window".to_string(), 2.0)]);
+    engine.stop().await;
+}
+
+/// `seer_engine_fallback_total` by reason.
+fn fallbacks(engine: &common::Engine) -> Vec<(String, f64)> {
+    engine
         .metrics
         .gather()
         .into_iter()
         .find(|m| m.name() == "seer_engine_fallback_total")
-        .unwrap();
-    assert_eq!(fallback.get_metric()[0].get_counter().value(), 2.0);
+        .unwrap()
+        .get_metric()
+        .iter()
+        .map(|m| {
+            (
+                m.get_label()[0].value().to_string(),
+                m.get_counter().value(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_the_checkpoint_leaves_to_seasonal_naive_are_answered_by_it() {
+    let dir = TempDir::new("selected");
+    let mut c = config(seer_model::ModelKind::Lstm);
+    c.seasonal_naive_series = vec!["left".into()];
+    let weights = seer_model::checkpoint::init_weights(&c, 7).unwrap();
+    seer_model::checkpoint::save(&dir.path().join("lstm"), &c, &weights).unwrap();
+    let engine = start_in(EngineConfig::default(), dir).await;
+    let mut client = engine.client().await;
+    let windows = vec![
+        window("kept", values(20, 0.0)),
+        window("left", values(20, 1.0)),
+    ];
+    let resp = client
+        .forecast(request("lstm", windows))
+        .await
+        .unwrap()
+        .into_inner();
+    let models: Vec<(&str, &str)> = resp
+        .forecasts
+        .iter()
+        .map(|f| (f.series_id.as_str(), f.model.as_str()))
+        .collect();
+    assert_eq!(models, [("kept", "lstm"), ("left", SEASONAL_NAIVE)]);
+    let left = &resp.forecasts[1];
+    assert_eq!(left.model_version, "builtin");
+    assert_eq!(left.mean, seasonal_naive(&values(20, 1.0), 24, 4).unwrap());
+    assert_eq!(fallbacks(&engine), [("baseline_better".to_string(), 1.0)]);
     engine.stop().await;
 }
 

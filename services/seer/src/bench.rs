@@ -257,6 +257,7 @@ fn bench_deepar(
         num_samples: paths,
         series_ids: None,
         classes: Vec::new(),
+        seasonal_naive_series: Vec::new(),
     };
     let weights = init_weights(&config, 1)?;
     let model = Model::from_parts(ctx, config, weights)?;
@@ -334,6 +335,7 @@ pub fn run_train(
         num_samples: 100,
         series_ids: None,
         classes: Vec::new(),
+        seasonal_naive_series: Vec::new(),
     };
     let spec = SyntheticSpec {
         series: 32,

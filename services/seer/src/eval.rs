@@ -12,6 +12,7 @@ use seer_gpu::GpuContext;
 use seer_model::backtest::{
     self, BacktestError, BacktestOptions, BacktestReport, ClassificationBacktest,
     ClassificationScore, FillScore, ForecastBacktest, ForecastWindow, GapFillBacktest,
+    SeriesComparison,
 };
 use seer_model::{Forecast, Model, ModelKind};
 use serde_json::{Value, json};
@@ -43,6 +44,10 @@ pub struct EvalArgs {
     /// Fan chart PNG of the last window of the first few series
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Write into the checkpoint which series the seasonal naive forecast better in this
+    /// backtest (its `seasonal_naive_series`): the engine then answers those with it
+    #[arg(long)]
+    pub select: bool,
 }
 
 /// Panels of the fan chart: the last window of the first few series.
@@ -77,6 +82,13 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
                 kind.name()
             );
         }
+        if a.select {
+            return Err(BadInput(format!(
+                "--select chooses between a forecaster and the seasonal naive; a {} model does not forecast",
+                kind.name()
+            ))
+            .into());
+        }
     } else if a.horizon.is_none() {
         // before the data is read: a missing flag is the first thing to fix
         return Err(missing_horizon(kind).into());
@@ -96,11 +108,23 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
             if let Some(path) = &a.plot {
                 write_plot(path, &r.examples)?;
             }
+            if a.select {
+                let mut config = model.config.clone();
+                config.seasonal_naive_series = seasonal_naive_winners(r);
+                seer_model::checkpoint::save(&a.checkpoint, &config, &model.weights)
+                    .with_context(|| format!("writing {}", a.checkpoint.display()))?;
+                eprintln!(
+                    "{}: {} of {} series left to seasonal_naive",
+                    a.checkpoint.display(),
+                    config.seasonal_naive_series.len(),
+                    r.series.len()
+                );
+            }
             let v = forecast_json(a, kind, r);
             if a.json {
                 serde_json::to_string_pretty(&v)? + "\n"
             } else {
-                forecast_text(a, r, &v)
+                forecast_text(a, r, &v) + &winners_line(kind, r) + "\n"
             }
         }
         BacktestReport::GapFill(r) => {
@@ -184,14 +208,72 @@ fn summary_json(name: &str, s: &AccuracySummary) -> Value {
     })
 }
 
+/// The series whose backtest the seasonal naive won, in the order they came.
+pub fn seasonal_naive_winners(r: &ForecastBacktest) -> Vec<String> {
+    r.series
+        .iter()
+        .filter(|s| s.seasonal_naive_wins())
+        .map(|s| s.id.clone())
+        .collect()
+}
+
+fn series_json(kind: ModelKind, s: &SeriesComparison) -> Value {
+    let wql = s.mean_quantile_losses();
+    json!({
+        "series_id": s.id,
+        "windows": s.model.count,
+        "mase": s.model.mase,
+        "seasonal_naive_mase": s.seasonal_naive.mase,
+        "mean_quantile_loss": wql.map(|w| w.0),
+        "seasonal_naive_mean_quantile_loss": wql.map(|w| w.1),
+        "winner": if s.seasonal_naive_wins() { "seasonal_naive" } else { kind.name() },
+    })
+}
+
 fn forecast_json(a: &EvalArgs, kind: ModelKind, r: &ForecastBacktest) -> Value {
+    // "served": what the engine answers when the checkpoint leaves series to the naive
+    let results: Vec<Value> = [
+        Some(summary_json(kind.name(), &r.model)),
+        Some(summary_json("seasonal_naive", &r.seasonal_naive)),
+        r.served.as_ref().map(|s| summary_json("served", s)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     json!({
         "checkpoint": a.checkpoint.display().to_string(),
         "horizon": r.horizon,
         "windows": a.windows,
         "season": r.season,
-        "results": [summary_json(kind.name(), &r.model), summary_json("seasonal_naive", &r.seasonal_naive)],
+        "results": results,
+        "series": r.series.iter().map(|s| series_json(kind, s)).collect::<Vec<_>>(),
     })
+}
+
+/// One line on who won how many series, and the ids the seasonal naive won (the first few).
+pub fn winners_line(kind: ModelKind, r: &ForecastBacktest) -> String {
+    const SHOWN: usize = 10;
+    let naive = seasonal_naive_winners(r);
+    let mut line = format!(
+        "per series (mean weighted quantile loss): {} wins {} of {}, seasonal_naive {}",
+        kind.name(),
+        r.series.len() - naive.len(),
+        r.series.len(),
+        naive.len()
+    );
+    if !naive.is_empty() {
+        let more = naive.len().saturating_sub(SHOWN);
+        line += &format!(
+            " ({}{})",
+            naive[..naive.len().min(SHOWN)].join(", "),
+            if more > 0 {
+                format!(", and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
+    line
 }
 
 fn forecast_text(a: &EvalArgs, r: &ForecastBacktest, report: &Value) -> String {

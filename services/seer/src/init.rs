@@ -40,8 +40,9 @@ pub struct SizeArgs {
     /// Quantile levels of quantile forecasters (lstm, rnn, seq2seq, tcn)
     #[arg(long, default_value = "0.1,0.5,0.9")]
     pub quantiles: String,
-    /// DeepAR likelihood: gaussian | student_t | negative_binomial
-    #[arg(long, default_value = "gaussian")]
+    /// DeepAR likelihood: gaussian | student_t | negative_binomial (student_t, GluonTS's
+    /// default: its heavier tails keep the intervals honest on a series with outliers)
+    #[arg(long, default_value = "student_t")]
     pub distribution: String,
     /// DeepAR lags (default: by frequency)
     #[arg(long)]
@@ -144,6 +145,7 @@ pub fn build_config(kind: &str, freq: i64, a: &SizeArgs) -> anyhow::Result<Model
         } else {
             Vec::new()
         },
+        seasonal_naive_series: Vec::new(),
     };
     config.validate().map_err(|e| BadInput(e.to_string()))?;
     Ok(config)

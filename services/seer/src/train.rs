@@ -10,6 +10,9 @@ use seer_model::checkpoint::{init_weights, save};
 use seer_model::train::{EpochReport, TrainOptions, train};
 use seer_model::{ModelConfig, ModelKind};
 
+use seer_model::backtest::{self, BacktestError, BacktestOptions, BacktestReport};
+
+use crate::eval::{seasonal_naive_winners, winners_line};
 use crate::init::{SizeArgs, build_config, describe_choices, parse_freq};
 use crate::predict::load_histories;
 use crate::terminal::BadInput;
@@ -32,11 +35,12 @@ pub struct TrainArgs {
     pub freq: Option<String>,
     #[command(flatten)]
     pub sizes: SizeArgs,
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 10)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 50)]
-    pub steps_per_epoch: usize,
-    #[arg(long, default_value_t = 64)]
+    /// Steps of each epoch (default: from the data, about one pass over its points in all)
+    #[arg(long)]
+    pub steps_per_epoch: Option<usize>,
+    #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f32,
@@ -50,8 +54,49 @@ pub struct TrainArgs {
     /// Truncated BPTT length (0: full BPTT)
     #[arg(long, default_value_t = 0)]
     pub truncate: usize,
+    /// Dropout between DeepAR's LSTM layers in training, as GluonTS (0: none)
+    #[arg(long, default_value_t = 0.1)]
+    pub dropout: f32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Serve every series with the model, even those whose held-out last horizon the seasonal
+    /// naive forecast better
+    #[arg(long)]
+    pub no_baseline_selection: bool,
+}
+
+/// Backtests the trained model on each series' held-out last horizon (the validation window)
+/// beside the seasonal naive, and leaves the series it lost to the naive
+/// (`seasonal_naive_series`), so a checkpoint never serves a series worse than the baseline did.
+fn select_baseline(
+    ctx: &GpuContext,
+    config: &mut ModelConfig,
+    weights: &seer_model::checkpoint::Weights,
+    histories: &[seer_model::History],
+    seed: u64,
+) -> anyhow::Result<()> {
+    let model = seer_model::Model::from_parts(ctx, config.clone(), weights.clone())?;
+    let opts = BacktestOptions {
+        horizon: Some(config.horizon),
+        windows: 1,
+        seed,
+        ..BacktestOptions::default()
+    };
+    match backtest::backtest(ctx, &model, histories, &opts) {
+        Ok(BacktestReport::Forecast(r)) => {
+            config.seasonal_naive_series = seasonal_naive_winners(&r);
+            eprintln!(
+                "held-out last {} steps: {}",
+                config.horizon,
+                winners_line(config.model, &r)
+            );
+        }
+        Ok(_) => {}
+        // too short to hold a window out: nothing to choose on, every series keeps the model
+        Err(BacktestError::NoForecastWindows { .. }) => {}
+        Err(e) => return Err(anyhow::Error::new(e).context("backtesting the trained model")),
+    }
+    Ok(())
 }
 
 fn model_config(a: &TrainArgs, data_freq: Option<i64>) -> anyhow::Result<ModelConfig> {
@@ -85,6 +130,16 @@ fn model_config(a: &TrainArgs, data_freq: Option<i64>) -> anyhow::Result<ModelCo
         }
     };
     build_config(&a.model, freq, &a.sizes)
+}
+
+/// Steps per epoch that, over all epochs, draw about as many windows as the data has points
+/// (every point ends some window about once), within [20, 200] steps an epoch: the schedule
+/// GluonTS's defaults give a series of a year of half-hourly points (50 steps × 32 × 10 epochs).
+fn default_steps_per_epoch(points: usize, epochs: usize, batch: usize) -> usize {
+    const STEPS: std::ops::RangeInclusive<usize> = 20..=200;
+    points
+        .div_ceil(epochs.max(1) * batch.max(1))
+        .clamp(*STEPS.start(), *STEPS.end())
 }
 
 fn bar(e: &EpochReport, epochs: usize) -> String {
@@ -139,9 +194,23 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     let histories = load_histories(&a.data, config.freq)?;
     let ctx = GpuContext::from_env()?;
     let weights = init_weights(&config, a.seed)?;
+    let points: usize = histories.iter().map(|h| h.values.len()).sum();
+    let steps_per_epoch = a
+        .steps_per_epoch
+        .unwrap_or_else(|| default_steps_per_epoch(points, a.epochs, a.batch_size));
+    eprintln!(
+        "schedule: {} epochs × {steps_per_epoch} steps × {} windows{}",
+        a.epochs,
+        a.batch_size,
+        if a.steps_per_epoch.is_none() {
+            format!(" (steps from the data's {points} points)")
+        } else {
+            String::new()
+        }
+    );
     let opts = TrainOptions {
         epochs: a.epochs,
-        steps_per_epoch: a.steps_per_epoch,
+        steps_per_epoch,
         batch_size: a.batch_size,
         learning_rate: a.lr,
         weight_decay: a.weight_decay,
@@ -149,6 +218,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         patience: a.patience,
         seed: a.seed,
         truncate: a.truncate,
+        dropout: a.dropout,
     };
     eprintln!(
         "training {} on {} series ({}; adapter {})",
@@ -171,6 +241,10 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     if tty {
         eprintln!();
     }
+    let forecaster = !matches!(config.model, ModelKind::Bilstm | ModelKind::Classifier);
+    if forecaster && !a.no_baseline_selection {
+        select_baseline(&ctx, &mut config, &weights, &histories, a.seed)?;
+    }
     save(&a.out, &config, &weights)
         .with_context(|| format!("writing checkpoint to {}", a.out.display()))?;
     println!(
@@ -189,4 +263,19 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_steps_per_epoch;
+
+    #[test]
+    fn the_default_schedule_draws_about_one_window_per_point() {
+        // a year of half-hourly points: GluonTS's 50 steps of 32 over 10 epochs
+        assert_eq!(default_steps_per_epoch(15_360, 10, 32), 48);
+        // tiny data still trains a while; huge data is capped per epoch
+        assert_eq!(default_steps_per_epoch(100, 10, 32), 20);
+        assert_eq!(default_steps_per_epoch(10_000_000, 10, 32), 200);
+        assert_eq!(default_steps_per_epoch(0, 0, 0), 20);
+    }
 }

@@ -641,6 +641,140 @@ fn eval_of_a_forecaster_needs_a_horizon() {
     assert_eq!(v["horizon"], 4);
 }
 
+fn checkpoint_config(dir: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(Path::new(dir).join("config.json")).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn eval_names_each_series_winner_and_select_writes_them_into_the_checkpoint() {
+    let dir = tmp("eval-select");
+    let ck = init(&dir, "lstm", &[]);
+    let data = write(&dir, "d.csv", &hourly_csv());
+    let args = [
+        "eval",
+        "--checkpoint",
+        &ck,
+        "--data",
+        &data,
+        "--horizon",
+        "4",
+        "--windows",
+        "2",
+    ];
+    let o = seer(&[args.as_slice(), &["--json"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let series = v["series"].as_array().unwrap();
+    let ids: Vec<&str> = series
+        .iter()
+        .map(|s| s["series_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+    let mut naive = Vec::new();
+    for s in series {
+        let model = finite(&s["mean_quantile_loss"], "model wQL");
+        let baseline = finite(&s["seasonal_naive_mean_quantile_loss"], "naive wQL");
+        let winner = if baseline < model {
+            "seasonal_naive"
+        } else {
+            "lstm"
+        };
+        assert_eq!(s["winner"], winner, "{s}");
+        if baseline < model {
+            naive.push(s["series_id"].as_str().unwrap().to_string());
+        }
+    }
+
+    let o = seer(&[args.as_slice(), &["--select"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("per series"), "{}", stdout(&o));
+    let config = checkpoint_config(&ck);
+    let written: Vec<String> = config["seasonal_naive_series"]
+        .as_array()
+        .map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    assert_eq!(written, naive);
+    // once it leaves series to the naive, eval also scores what the engine will serve
+    let o = seer(&[args.as_slice(), &["--json"]].concat());
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let rows: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["model"].as_str().unwrap())
+        .collect();
+    if naive.is_empty() {
+        assert_eq!(rows, ["lstm", "seasonal_naive"]);
+    } else {
+        assert_eq!(rows, ["lstm", "seasonal_naive", "served"]);
+    }
+    if naive.len() == ids.len() {
+        // every series left to the naive: served is the naive
+        assert_eq!(v["results"][2]["mase"], v["results"][1]["mase"]);
+    }
+    // the checkpoint still loads and forecasts every series itself in `seer predict`
+    let o = seer(&["predict", "--checkpoint", &ck, "--data", &data, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let ck = init(&dir, "bilstm", &[]);
+    expect_bad(
+        &seer(&["eval", "--checkpoint", &ck, "--data", &data, "--select"]),
+        "--select chooses between a forecaster",
+    );
+}
+
+#[test]
+fn train_prints_its_frequency_defaults_and_the_held_out_winners() {
+    let dir = tmp("train-defaults");
+    let data = write(&dir, "d.csv", &hourly_csv());
+    let out = dir.join("deepar").to_string_lossy().into_owned();
+    let o = seer(&[
+        "train",
+        "--data",
+        &data,
+        "--model",
+        "deepar",
+        "--out",
+        &out,
+        "--epochs",
+        "1",
+        "--hidden",
+        "4",
+        "--layers",
+        "2",
+        "--context",
+        "8",
+        "--horizon",
+        "4",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("frequency 1h (day = 24 steps, week = 168 steps): context 8, horizon 4, lags 1,2,3,4,5,6,7,23,24,25,47,48,49,167,168,169 (default)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("schedule: 1 epochs × 20 steps × 32 windows (steps from the data's"),
+        "{err}"
+    );
+    assert!(err.contains("held-out last 4 steps: per series"), "{err}");
+    assert_eq!(checkpoint_config(&out)["distribution"], "student_t");
+
+    // a config that repeats a lag is refused with the lag named
+    let toml = write(
+        &dir,
+        "m.toml",
+        "freq = 3600\ncontext_length = 8\nhorizon = 4\nhidden_size = 4\nnum_layers = 1\nlags = [1, 24, 24]\ncardinality = 2\n",
+    );
+    expect_bad(
+        &seer(&[
+            "train", "--data", &data, "--model", "deepar", "--out", &out, "--config", &toml,
+        ]),
+        "lag 24 is listed twice",
+    );
+}
+
 #[test]
 fn seer_up_runs_the_pipeline_on_the_embedded_broker() {
     let o = Command::new(env!("CARGO_BIN_EXE_seer"))

@@ -34,8 +34,43 @@ pub struct ForecastBacktest {
     pub levels: Vec<f64>,
     pub model: AccuracySummary,
     pub seasonal_naive: AccuracySummary,
+    /// What the engine serves when the checkpoint leaves some series to the seasonal naive
+    /// (`seasonal_naive_series`): the naive's scores on those, the model's on the rest. `None`
+    /// when it leaves none (then it is `model`).
+    pub served: Option<AccuracySummary>,
     /// Up to `BacktestOptions::examples` windows of the last origin, with the model's forecasts.
     pub examples: Vec<(ForecastWindow, Forecast)>,
+    /// Each series' own scores over its windows, in the order the series came.
+    pub series: Vec<SeriesComparison>,
+}
+
+/// One series' backtest: the model beside the seasonal naive on the same windows.
+#[derive(Debug, Clone)]
+pub struct SeriesComparison {
+    pub id: String,
+    pub model: AccuracySummary,
+    pub seasonal_naive: AccuracySummary,
+}
+
+impl SeriesComparison {
+    /// The model's and the seasonal naive's mean weighted quantile loss over the levels both
+    /// gave.
+    pub fn mean_quantile_losses(&self) -> Option<(f64, f64)> {
+        self.model.mean_quantile_losses(&self.seasonal_naive)
+    }
+
+    /// Whether the seasonal naive forecast this series strictly better: by mean weighted
+    /// quantile loss (a probabilistic score both sides are computed alike in), by MASE where
+    /// that is undefined; the model keeps a series nothing can tell.
+    pub fn seasonal_naive_wins(&self) -> bool {
+        match self.mean_quantile_losses() {
+            Some((model, naive)) => naive < model,
+            None => matches!(
+                (self.model.mase, self.seasonal_naive.mase),
+                (Some(m), Some(n)) if n < m
+            ),
+        }
+    }
 }
 
 /// The windows of one origin index (0 = the last window).
@@ -95,6 +130,18 @@ pub(crate) fn backtest(
         seed: opts.seed,
     };
     let (mut acc_model, mut acc_naive) = (Accuracy::new(), Accuracy::new());
+    // what the engine serves: the seasonal naive on the series the checkpoint leaves to it
+    let mut acc_served = Accuracy::new();
+    // per series, in the order the series came: (id, model, seasonal naive)
+    let mut per_series: Vec<(String, Accuracy, Accuracy)> = histories
+        .iter()
+        .map(|h| (h.id.clone(), Accuracy::new(), Accuracy::new()))
+        .collect();
+    let position: std::collections::HashMap<&str, usize> = histories
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.id.as_str(), i))
+        .collect();
     let mut examples = Vec::new();
     // oldest origin first
     for back in (0..opts.windows).rev() {
@@ -106,8 +153,15 @@ pub(crate) fn backtest(
         let preds = model.predict(ctx, &inputs, &predict)?;
         for (w, p) in windows.into_iter().zip(preds) {
             let Prediction::Forecast(f) = p else { continue };
-            acc_model
-                .add(
+            let own = &mut per_series[position[w.history.id.as_str()]];
+            let left = model.leaves_to_seasonal_naive(&w.history.id);
+            let naive_serves = left && seasonal_naive(&w.history.values, season, horizon).is_some();
+            let mut accs = vec![&mut acc_model, &mut own.1];
+            if !naive_serves {
+                accs.push(&mut acc_served);
+            }
+            for acc in accs {
+                acc.add(
                     &w.actual,
                     &f.mean,
                     &f.quantiles,
@@ -119,6 +173,7 @@ pub(crate) fn backtest(
                     id: w.history.id.clone(),
                     source,
                 })?;
+            }
             if let (Some(point), Some(qs)) = (
                 seasonal_naive(&w.history.values, season, horizon),
                 seasonal_naive_quantiles(&w.history.values, season, horizon, &LEVELS),
@@ -128,8 +183,12 @@ pub(crate) fn backtest(
                     .enumerate()
                     .map(|(i, &l)| (l, qs.iter().map(|step| step[i]).collect()))
                     .collect();
-                acc_naive
-                    .add(
+                let mut accs = vec![&mut acc_naive, &mut own.2];
+                if naive_serves {
+                    accs.push(&mut acc_served);
+                }
+                for acc in accs {
+                    acc.add(
                         &w.actual,
                         &point,
                         &quantiles,
@@ -138,6 +197,7 @@ pub(crate) fn backtest(
                         season,
                     )
                     .map_err(BacktestError::Baseline)?;
+                }
             }
             if back == 0 && examples.len() < opts.examples {
                 examples.push((w, f));
@@ -157,7 +217,17 @@ pub(crate) fn backtest(
         levels,
         model: model_summary,
         seasonal_naive: naive_summary,
+        served: (!model.config.seasonal_naive_series.is_empty()).then(|| acc_served.summary()),
         examples,
+        series: per_series
+            .into_iter()
+            .filter(|(_, model, _)| model.summary().count > 0)
+            .map(|(id, model, naive)| SeriesComparison {
+                id,
+                model: model.summary(),
+                seasonal_naive: naive.summary(),
+            })
+            .collect(),
     })
 }
 

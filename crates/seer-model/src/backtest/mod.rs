@@ -22,14 +22,15 @@ use crate::prepare::History;
 
 pub use classification::{ClassificationBacktest, ClassificationScore};
 pub use error::BacktestError;
-pub use forecast::{ForecastBacktest, ForecastWindow, LEVELS};
+pub use forecast::{ForecastBacktest, ForecastWindow, LEVELS, SeriesComparison};
 pub use gapfill::{FillScore, GapFillBacktest};
 pub use options::BacktestOptions;
 
 /// What [`backtest`] measured; the variant follows the model's kind.
 #[derive(Debug, Clone)]
 pub enum BacktestReport {
-    Forecast(ForecastBacktest),
+    // boxed: its per-series scores make it several times the size of the others
+    Forecast(Box<ForecastBacktest>),
     GapFill(GapFillBacktest),
     Classification(ClassificationBacktest),
 }
@@ -56,8 +57,7 @@ pub fn backtest(
         | ModelKind::Rnn
         | ModelKind::Seq2seq
         | ModelKind::Tcn
-        | ModelKind::Deepar => {
-            forecast::backtest(ctx, model, histories, opts).map(BacktestReport::Forecast)
-        }
+        | ModelKind::Deepar => forecast::backtest(ctx, model, histories, opts)
+            .map(|r| BacktestReport::Forecast(Box::new(r))),
     }
 }

@@ -3,6 +3,8 @@
 //! series embedding as inputs, teacher forcing over the whole window, the likelihood's negative
 //! log-likelihood as the loss. Validation: the held-out last `horizon` points of each series.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use seer_core::hash::series_index;
 use seer_core::rng::SplitMix64;
 use seer_core::series::impute_locf;
@@ -16,8 +18,11 @@ use crate::prepare::{History, time_features};
 use crate::train::head::{Head, Target};
 use crate::train::options::TrainOptions;
 use crate::train::params::ParamStore;
-use crate::train::stack::TrainStack;
+use crate::train::stack::{Dropout, TrainStack};
 use crate::train::task::{Batch, Task, batched};
+
+/// Spreads consecutive pass numbers over the seed's bits (2⁶⁴ / φ).
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 struct Prepared {
     start: i64,
@@ -34,6 +39,10 @@ pub(crate) struct DeepArTask {
     distribution: Distribution,
     series: Vec<Prepared>,
     window: usize,
+    dropout: f32,
+    seed: u64,
+    /// Training passes so far: each draws its own dropout masks, the same ones on a rerun.
+    passes: AtomicU64,
 }
 
 impl DeepArTask {
@@ -82,6 +91,9 @@ impl DeepArTask {
             distribution,
             series,
             window: config.context_length + config.horizon,
+            dropout: opts.dropout,
+            seed: opts.seed,
+            passes: AtomicU64::new(0),
         })
     }
 
@@ -210,9 +222,23 @@ impl Task for DeepArTask {
             }
             None => None,
         };
-        let tape = self
-            .stack
-            .forward(rec, store, &x, batch.series, self.window, None)?;
+        let dropout = (train && self.dropout > 0.0).then(|| Dropout {
+            p: self.dropout,
+            seed: self.seed
+                ^ self
+                    .passes
+                    .fetch_add(1, Ordering::Relaxed)
+                    .wrapping_mul(GOLDEN),
+        });
+        let tape = self.stack.forward_with_dropout(
+            rec,
+            store,
+            &x,
+            batch.series,
+            self.window,
+            None,
+            dropout,
+        )?;
         let top = tape.top();
         let raw = self
             .proj

@@ -122,6 +122,12 @@ pub fn train(
     if data.is_empty() {
         return Err(ModelError::Request("no series to train on".into()));
     }
+    if !(0.0..1.0).contains(&opts.dropout) {
+        return Err(ModelError::Request(format!(
+            "dropout must be in [0, 1), got {}",
+            opts.dropout
+        )));
+    }
     let store = ParamStore::new(ctx, weights)?;
     let task = task_for(ctx, config, &store, data, opts)?;
     let adam = AdamConfig {

@@ -15,6 +15,10 @@ pub struct TrainOptions {
     pub seed: u64,
     /// Truncated BPTT length (0: full BPTT over the window).
     pub truncate: usize,
+    /// Dropout between recurrent layers in training (DeepAR; `nn.LSTM(dropout=p)`), 0: none.
+    /// GluonTS's DeepAR trains with 0.1, and without it its forecasts vary far more between
+    /// seeds (BENCHMARKS.md, "DeepAR beside GluonTS").
+    pub dropout: f32,
 }
 
 impl Default for TrainOptions {
@@ -29,6 +33,7 @@ impl Default for TrainOptions {
             patience: 5,
             seed: 0,
             truncate: 0,
+            dropout: 0.0,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Training forward and BPTT backward of a recurrent stack (LSTM or Elman, uni- or
 //! bidirectional, any depth) over parameters in a `ParamStore`.
 
+use seer_core::rng::SplitMix64;
 use seer_gpu::ops::{self, BackwardSpec, Mat, RecurrentSpec};
 use seer_gpu::{Recorder, Tensor};
 
@@ -25,6 +26,16 @@ pub struct TrainStack {
     pub truncate: usize,
 }
 
+/// Dropout between the layers of a stack, as `nn.LSTM(dropout=p)`: in training, each output of
+/// a layer below the top reaches the next layer zeroed with probability `p`, else scaled by
+/// `1 / (1 − p)`, so inference (no dropout) sees the same expected input.
+#[derive(Debug, Clone, Copy)]
+pub struct Dropout {
+    pub p: f32,
+    /// Seeds this forward pass's masks: the same seed draws the same masks.
+    pub seed: u64,
+}
+
 /// What the backward pass needs from a forward pass.
 pub struct StackTape {
     pub batch: usize,
@@ -34,6 +45,9 @@ pub struct StackTape {
     saved: Vec<Vec<Tensor>>,
     h0: Vec<Tensor>,
     c0: Vec<Tensor>,
+    /// Per layer below the top: the kept (1) / dropped (0) mask applied to its output, when
+    /// dropout ran, and the scale of the kept outputs.
+    masks: Vec<Option<(Tensor, f32)>>,
     /// Final states per layer (unidirectional stacks).
     pub h_n: Vec<Tensor>,
     pub c_n: Vec<Tensor>,
@@ -120,6 +134,21 @@ impl TrainStack {
         steps: usize,
         init: Option<(&[Tensor], &[Tensor])>,
     ) -> Result<StackTape, ModelError> {
+        self.forward_with_dropout(rec, store, x, batch, steps, init, None)
+    }
+
+    /// [`TrainStack::forward`] with dropout between layers (training only).
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_with_dropout(
+        &self,
+        rec: &mut Recorder<'_>,
+        store: &ParamStore,
+        x: &Tensor,
+        batch: usize,
+        steps: usize,
+        init: Option<(&[Tensor], &[Tensor])>,
+        dropout: Option<Dropout>,
+    ) -> Result<StackTape, ModelError> {
         let ctx = rec.ctx();
         let (h, g, width, rows) = (self.hidden, self.gates(), self.width(), batch * steps);
         let mut tape = StackTape {
@@ -130,9 +159,11 @@ impl TrainStack {
             saved: Vec::new(),
             h0: Vec::new(),
             c0: Vec::new(),
+            masks: Vec::new(),
             h_n: Vec::new(),
             c_n: Vec::new(),
         };
+        let mut masks = SplitMix64::new(dropout.map_or(0, |d| d.seed) ^ 0xD409_0D7E_5EED_0001);
         let mut input = x.clone();
         for (l, dirs) in self.layers.iter().enumerate() {
             let in_l = self.layer_input(l);
@@ -199,7 +230,23 @@ impl TrainStack {
             tape.h0.push(h0);
             tape.c0.push(c0);
             tape.outputs.push(out.clone());
-            input = out;
+            input = match dropout {
+                Some(d) if d.p > 0.0 && l + 1 < self.layers.len() => {
+                    let n = rows * width;
+                    let keep: Vec<f32> = (0..n)
+                        .map(|_| (masks.uniform() >= f64::from(d.p)) as u8 as f32)
+                        .collect();
+                    let mask = ctx.upload(&keep, &[rows, width])?;
+                    let scale = 1.0 / (1.0 - d.p);
+                    let dropped = scaled_by_mask(rec, n, &out, &mask, scale)?;
+                    tape.masks.push(Some((mask, scale)));
+                    dropped
+                }
+                _ => {
+                    tape.masks.push(None);
+                    out
+                }
+            };
         }
         Ok(tape)
     }
@@ -344,10 +391,35 @@ impl TrainStack {
                 }
             }
             match dx {
-                Some(dx) if l > 0 => d_out = dx,
+                Some(dx) if l > 0 => {
+                    d_out = match &tape.masks[l - 1] {
+                        Some((mask, scale)) => {
+                            scaled_by_mask(rec, rows * width, &dx, mask, *scale)?
+                        }
+                        None => dx,
+                    }
+                }
                 other => grads.dx = other,
             }
         }
         Ok(grads)
     }
+}
+
+/// `x ⊙ keep · scale` over n elements, `keep` holding 1 (kept) or 0 (dropped): dropout's forward,
+/// and its backward on the gradient. A masked copy (the ReLU backward's `dy · [y > 0]`, with the
+/// mask as `y`) and a scaled add, both kernels the GPU and CPU backends already test.
+fn scaled_by_mask(
+    rec: &mut Recorder<'_>,
+    n: usize,
+    x: &Tensor,
+    keep: &Tensor,
+    scale: f32,
+) -> Result<Tensor, ModelError> {
+    let ctx = rec.ctx();
+    let kept = ctx.zeros(&[n])?;
+    ops::relu_backward(rec, n, x, keep, &kept, false)?;
+    let out = ctx.zeros(&[n])?;
+    ops::axpy(rec, n, scale, &kept, 0, &out, 0)?;
+    Ok(out)
 }

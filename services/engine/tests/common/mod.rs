@@ -79,6 +79,7 @@ pub fn config(kind: ModelKind) -> ModelConfig {
         num_samples: 0,
         series_ids: None,
         classes: vec![],
+        seasonal_naive_series: Vec::new(),
     };
     match kind {
         ModelKind::Lstm => c.quantiles = vec![0.1, 0.5, 0.9],
@@ -162,8 +163,12 @@ impl Engine {
 }
 
 /// The engine over the test checkpoints (default `lstm`).
-pub async fn start(mut config: EngineConfig) -> Engine {
-    let dir = models_dir();
+pub async fn start(config: EngineConfig) -> Engine {
+    start_in(config, models_dir()).await
+}
+
+/// An engine serving the checkpoints under `dir`.
+pub async fn start_in(mut config: EngineConfig, dir: TempDir) -> Engine {
     config.models_dir = Some(dir.path().to_path_buf());
     config.default_model.get_or_insert_with(|| "lstm".into());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

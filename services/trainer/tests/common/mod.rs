@@ -39,6 +39,7 @@ pub fn lstm_config() -> ModelConfig {
         num_samples: 0,
         series_ids: None,
         classes: vec![],
+        seasonal_naive_series: Vec::new(),
     }
 }
 
