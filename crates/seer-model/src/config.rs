@@ -145,6 +145,12 @@ impl ModelConfig {
         self.lags.iter().copied().max().unwrap_or(0)
     }
 
+    /// Points of history the model reads: its context, and for DeepAR as far back again as its
+    /// longest lag reaches (a lag before the history reads 0, docs/models.md).
+    pub fn history_points(&self) -> usize {
+        self.context_length.saturating_add(self.max_lag())
+    }
+
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |m: String| Err(ModelError::invalid(m));
         if self.freq <= 0 {

@@ -510,12 +510,17 @@ fn plan(
                 None => Route::SeasonalNaive(history, None),
             }
         };
+        // a window shorter than the history the model reads (e.g. an ingest `window` below a
+        // DeepAR's context + longest lag) gives a forecast from less than the model was trained
+        // on: say so, as for a window the ingest has not fully rebuilt
+        let short = matches!(route, Route::Neural(_))
+            && config.is_some_and(|c| n < c.history_points() as i128);
         windows.push(WindowPlan {
             series_id,
             freq,
             latest_observation: latest,
             observed,
-            partial,
+            partial: partial || short,
             route,
         });
     }

@@ -277,6 +277,32 @@ fn fallbacks(engine: &common::Engine) -> Vec<(String, f64)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_shorter_than_deepars_context_and_lags_is_marked_partial() {
+    let engine = start(EngineConfig::default()).await;
+    let mut client = engine.client().await;
+    // deepar reads context 8 + its longest lag 2 = 10 points
+    let windows = vec![
+        window("full", values(10, 0.0)),
+        window("short", values(9, 0.0)),
+    ];
+    let resp = client
+        .forecast(request("deepar", windows))
+        .await
+        .unwrap()
+        .into_inner();
+    let partial: Vec<(&str, &str, bool)> = resp
+        .forecasts
+        .iter()
+        .map(|f| (f.series_id.as_str(), f.model.as_str(), f.partial_window))
+        .collect();
+    assert_eq!(
+        partial,
+        [("full", "deepar", false), ("short", "deepar", true)]
+    );
+    engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn series_the_checkpoint_leaves_to_seasonal_naive_are_answered_by_it() {
     let dir = TempDir::new("selected");
     let mut c = config(seer_model::ModelKind::Lstm);
