@@ -4,10 +4,11 @@ way on the same CPU, in one run.
 
 The data: one half-hourly series of a year (17 520 points) with daily and weekly cycles, a slow
 trend and autocorrelated noise, written once to target/bench-train/halfhourly.csv. seer trains
-with its defaults (`seer train --model deepar`); PyTorch then reads the checkpoint's config.json
-and trains the same DeepAR (lags, context, horizon, hidden size, layers, time-feature count,
-Gaussian head) with seer's default schedule: epochs of 50 steps of 64 random windows, Adam 1e-3,
-gradient clip 10, validation on each series' last horizon, patience 5, at most 20 epochs.
+with its default sizes (`seer train --model deepar`) and a fixed schedule; PyTorch then reads
+the checkpoint's config.json and trains the same DeepAR (lags, context, horizon, hidden size,
+layers, time-feature count, Gaussian head, no dropout) on the same schedule: epochs of 50 steps
+of 64 random windows, Adam 1e-3, gradient clip 10, validation on each series' last horizon,
+patience 5, at most 20 epochs (seer's defaults until 2026-12-02).
 
     scripts/bench_train_cpu.py [--seer target/release/seer] [--threads N]
 
@@ -137,7 +138,13 @@ def main():
     env = dict(os.environ, SEER_ADAPTER=os.environ.get("SEER_ADAPTER", "cpu"),
                SEER_CPU_THREADS=str(args.threads))
     start = time.perf_counter()
-    run = subprocess.run([args.seer, "train", "--data", data, "--model", "deepar", "--out", ckpt],
+    # the schedule and head the PyTorch side mirrors (seer's defaults before 2026-12-02: they now
+    # take a Student-t head, dropout and a schedule from the data; the speed comparison needs
+    # both sides to do the same work)
+    schedule = ["--epochs", "20", "--steps-per-epoch", "50", "--batch-size", "64",
+                "--distribution", "gaussian", "--dropout", "0", "--no-baseline-selection"]
+    run = subprocess.run([args.seer, "train", "--data", data, "--model", "deepar", "--out", ckpt,
+                          *schedule],
                          env=env, capture_output=True, text=True)
     seer_wall = time.perf_counter() - start
     if run.returncode != 0:
