@@ -39,8 +39,9 @@ pub fn seasonal_naive(history: &[f64], season: usize, horizon: usize) -> Option<
 /// number of whole seasons ahead (FPP3 table 5.2). Using the empirical quantiles rather than a
 /// normal σ keeps skewed or heavy-tailed errors as they are, and a drift shows as their offset.
 ///
-/// `None` when nothing is observed, no difference at the lag has both ends observed (a history
-/// of at most one season), or a level is NaN or outside [0, 1].
+/// When no seasonal difference has both ends observed (a history of one season), the
+/// differences at lag 1 stand in, widened as the naive method's (`√k`). `None` when nothing is
+/// observed, no two consecutive points are observed either, or a level is NaN or outside [0, 1].
 pub fn seasonal_naive_quantiles(
     history: &[f64],
     season: usize,
@@ -73,13 +74,23 @@ pub fn seasonal_difference_quantiles(
     if levels.iter().any(|q| !(0.0..=1.0).contains(q)) {
         return None;
     }
-    let m = lag(history.len(), season);
-    let mut errors: Vec<f64> = history
-        .iter()
-        .zip(&history[m..])
-        .filter(|(a, b)| a.is_finite() && b.is_finite())
-        .map(|(a, b)| b - a)
-        .collect();
+    let differences = |m: usize| -> Vec<f64> {
+        history
+            .iter()
+            .zip(&history[m.min(history.len())..])
+            .filter(|(a, b)| a.is_finite() && b.is_finite())
+            .map(|(a, b)| b - a)
+            .collect()
+    };
+    let mut m = lag(history.len(), season);
+    let mut errors = differences(m);
+    if errors.is_empty() && m > 1 {
+        // A history of one season has no seasonal difference: the naive method's one-step
+        // differences (and its √k widening) still give honest intervals, where none at all
+        // would leave a forecast without them.
+        m = 1;
+        errors = differences(1);
+    }
     if errors.is_empty() {
         return None;
     }
@@ -224,8 +235,12 @@ mod tests {
         let h = [1.0, 2.0, 3.0, 4.0];
         assert_eq!(seasonal_naive_quantiles(&h, 1, 2, &[1.5]), None);
         assert_eq!(seasonal_naive_quantiles(&h, 1, 2, &[NAN]), None);
-        // One season only: no difference at lag 4.
-        assert_eq!(seasonal_naive_quantiles(&h, 4, 2, &[0.5]), None);
+        // One season only: no difference at lag 4, so the one-step differences (all 1) and
+        // the naive's √k widening: the last season repeated, plus 1, plus √2
+        assert_rows(
+            seasonal_naive_quantiles(&h, 4, 2, &[0.5]),
+            &[&[2.0], &[2.0 + 2f64.sqrt()]],
+        );
         assert_eq!(seasonal_naive_quantiles(&[NAN, NAN], 1, 2, &[0.5]), None);
         assert_eq!(
             seasonal_naive_quantiles(&[1.0, NAN, 3.0], 1, 2, &[0.5]),

@@ -657,8 +657,8 @@ fn execute(inner: &Inner, plan: Plan) -> Result<ForecastBatchResponse, EngineErr
 type NaiveForecast = (Vec<i64>, Vec<f64>, Vec<QuantileValues>);
 
 /// The seasonal naive forecast of a window, season from its frequency. Quantiles are empty when
-/// the window cannot give them (no in-sample seasonal difference with both ends observed, e.g. a
-/// window of at most one season).
+/// the window cannot give them (no two consecutive observed points: see
+/// `seasonal_difference_quantiles`).
 fn naive_forecast(h: &History, freq: i64, horizon: usize, levels: &[f64]) -> Option<NaiveForecast> {
     let season = season_for_freq(freq);
     let mean = seasonal_naive(&h.values, season, horizon)?;
@@ -708,5 +708,25 @@ mod tests {
         let (_, mean, q) = naive_forecast(&h, 3600, 2, &[0.5]).unwrap();
         assert_eq!(mean, vec![2.0, 2.0]);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_window_of_one_season_still_gets_finite_intervals() {
+        // a year of monthly points (season 12) has no seasonal difference: the one-step
+        // differences give the intervals, as they did [NaN, NaN] in `seer up` before
+        let month = 30 * 86_400;
+        let values: Vec<f64> = (0..12).map(|k| 100.0 + (k % 4) as f64).collect();
+        let h = History::new("m", (0..12).map(|k| k * month).collect(), values.clone());
+        let (_, mean, q) = naive_forecast(&h, month, 3, &[0.1, 0.9]).unwrap();
+        assert_eq!(mean, values[..3].to_vec());
+        assert_eq!(q.len(), 2);
+        for level in &q {
+            assert!(
+                level.values.iter().all(|v| v.is_finite()),
+                "{:?}",
+                level.values
+            );
+        }
+        assert!(q[0].values[0] < mean[0] && mean[0] < q[1].values[0]);
     }
 }

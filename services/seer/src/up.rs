@@ -477,13 +477,16 @@ async fn up(a: &UpArgs, config: SeerConfig) -> anyhow::Result<()> {
                         .find(|q| (q.level - l).abs() < 1e-9)
                         .and_then(|q| q.values.first().copied())
                 };
+                // a forecast without quantiles (a window of one point) shows "-", never NaN
+                let shown =
+                    |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
                 println!(
-                    "  {id:<12} {:<15} {:<12} next {:>8.2}  80% [{:>8.2}, {:>8.2}]{}",
+                    "  {id:<12} {:<15} {:<12} next {:>8}  80% [{:>8}, {:>8}]{}",
                     f.model,
                     f.model_version,
-                    f.mean.first().copied().unwrap_or(f64::NAN),
-                    q(0.1).unwrap_or(f64::NAN),
-                    q(0.9).unwrap_or(f64::NAN),
+                    shown(f.mean.first().copied()),
+                    shown(q(0.1)),
+                    shown(q(0.9)),
                     if f.partial_window {
                         "  (partial window)"
                     } else {
