@@ -36,7 +36,7 @@
 use seer_core::rng::SplitMix64;
 use seer_gpu::GpuContext;
 use seer_model::checkpoint::{Weights, init_weights};
-use seer_model::train::{TrainOptions, TrainReport, loss_and_gradient, train};
+use seer_model::train::{EpochScore, TrainOptions, TrainReport, loss_and_gradient, train};
 use seer_model::{History, ModelConfig, ModelError, ModelKind};
 
 /// The backend this test runs on: each test runs on the native CPU backend and on the WGSL
@@ -521,4 +521,44 @@ fn negative_counts_name_the_series() {
     let good = vec![data[0].clone(), data[2].clone()];
     let (trained, _) = train(ctx(), &c, &w, &good, &o, |_| {}).unwrap();
     assert!(all_finite(&trained));
+}
+
+seer_gpu::on_backends!(forecast_epoch_score_keeps_the_epoch_with_the_best_held_out_forecasts);
+fn forecast_epoch_score_keeps_the_epoch_with_the_best_held_out_forecasts() {
+    let c = deepar_config("student_t");
+    let data = wave_data(3, 120);
+    let o = TrainOptions {
+        epoch_score: EpochScore::Forecast,
+        dropout: 0.1,
+        ..opts(4, 5, 8, 0.01, 10.0, 3)
+    };
+    let (_, report) = train(ctx(), &c, &init_weights(&c, 3).unwrap(), &data, &o, |_| {}).unwrap();
+    let scores: Vec<f64> = report
+        .epochs
+        .iter()
+        .map(|e| e.forecast_score.expect("every epoch scores its forecasts"))
+        .collect();
+    assert!(
+        scores.iter().all(|s| s.is_finite() && *s > 0.0),
+        "{scores:?}"
+    );
+    // the kept epoch is the one whose held-out forecasts scored best, not the lowest loss
+    let best = scores
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i + 1)
+        .unwrap();
+    assert_eq!(report.best_epoch, best, "{scores:?}");
+    // the loss score reports none
+    let (_, report) = train(
+        ctx(),
+        &c,
+        &init_weights(&c, 3).unwrap(),
+        &data,
+        &opts(1, 2, 8, 0.01, 10.0, 3),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(report.epochs[0].forecast_score, None);
 }

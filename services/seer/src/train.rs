@@ -7,7 +7,7 @@ use seer_core::csv::read_long_csv;
 use seer_core::series::infer_frequency;
 use seer_gpu::GpuContext;
 use seer_model::checkpoint::{init_weights, save};
-use seer_model::train::{EpochReport, TrainOptions, train};
+use seer_model::train::{EpochReport, EpochScore, TrainOptions, train};
 use seer_model::{ModelConfig, ModelKind};
 
 use seer_model::backtest::{self, BacktestError, BacktestOptions, BacktestReport};
@@ -57,6 +57,10 @@ pub struct TrainArgs {
     /// Dropout between DeepAR's LSTM layers in training, as GluonTS (0: none)
     #[arg(long, default_value_t = 0.1)]
     pub dropout: f32,
+    /// What picks the best epoch: forecast (the held-out horizon forecast as at inference,
+    /// scored by mean weighted quantile loss; forecasters only) | loss (the validation loss)
+    #[arg(long, default_value = "forecast")]
+    pub epoch_score: String,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Serve every series with the model, even those whose held-out last horizon the seasonal
@@ -149,11 +153,14 @@ fn bar(e: &EpochReport, epochs: usize) -> String {
         .map(|v| format!("{v:.4}"))
         .unwrap_or_else(|| "-".into());
     format!(
-        "[{}{}] epoch {:>3}/{epochs}  train {:.4}  val {val}{}  {:.0} windows/s  |g| {:.3}{}",
+        "[{}{}] epoch {:>3}/{epochs}  train {:.4}  val {val}{}{}  {:.0} windows/s  |g| {:.3}{}",
         "#".repeat(done),
         ".".repeat(20 - done),
         e.epoch,
         e.train_loss,
+        e.forecast_score
+            .map(|s| format!("  forecast wQL {s:.4}"))
+            .unwrap_or_default(),
         if e.best { " *" } else { "  " },
         e.windows_per_second,
         e.grad_norm,
@@ -219,6 +226,16 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         seed: a.seed,
         truncate: a.truncate,
         dropout: a.dropout,
+        epoch_score: match a.epoch_score.as_str() {
+            "forecast" => EpochScore::Forecast,
+            "loss" => EpochScore::Loss,
+            other => {
+                return Err(BadInput(format!(
+                    "--epoch-score: expected forecast or loss, got {other:?}"
+                ))
+                .into());
+            }
+        },
     };
     eprintln!(
         "training {} on {} series ({}; adapter {})",

@@ -761,6 +761,24 @@ fn train_prints_its_frequency_defaults_and_the_held_out_winners() {
     assert!(err.contains("held-out last 4 steps: per series"), "{err}");
     assert_eq!(checkpoint_config(&out)["distribution"], "student_t");
 
+    assert!(
+        err.contains("forecast wQL"),
+        "epochs are scored by their forecasts: {err}"
+    );
+    expect_bad(
+        &seer(&[
+            "train",
+            "--data",
+            &data,
+            "--model",
+            "deepar",
+            "--out",
+            &out,
+            "--epoch-score",
+            "mase",
+        ]),
+        "--epoch-score: expected forecast or loss",
+    );
     // a config that repeats a lag is refused with the lag named
     let toml = write(
         &dir,

@@ -26,7 +26,7 @@ use crate::prepare::History;
 use crate::train::params::ParamStore;
 use crate::train::task::{Batch, Task};
 
-pub use options::TrainOptions;
+pub use options::{EpochScore, TrainOptions};
 
 /// What happened after each epoch, for progress display.
 #[derive(Debug, Clone)]
@@ -34,6 +34,8 @@ pub struct EpochReport {
     pub epoch: usize,
     pub train_loss: f64,
     pub val_loss: Option<f64>,
+    /// With [`EpochScore::Forecast`]: the mean weighted quantile loss of the held-out forecasts.
+    pub forecast_score: Option<f64>,
     pub windows_per_second: f64,
     pub skipped_steps: usize,
     pub grad_norm: f64,
@@ -190,7 +192,11 @@ pub fn train(
         } else {
             f64::NAN
         };
-        let score = val_loss.unwrap_or(train_loss);
+        let forecast_score = match opts.epoch_score {
+            EpochScore::Forecast => held_out_forecast_score(ctx, config, &store, data, opts)?,
+            EpochScore::Loss => None,
+        };
+        let score = forecast_score.or(val_loss).unwrap_or(train_loss);
         let best = score.is_finite() && score < best_loss;
         if best {
             best_loss = score;
@@ -206,6 +212,7 @@ pub fn train(
             epoch,
             train_loss,
             val_loss,
+            forecast_score,
             windows_per_second: windows as f64 / secs,
             skipped_steps: skipped,
             grad_norm: norm,
@@ -224,6 +231,42 @@ pub fn train(
         ));
     }
     Ok((best_weights, report))
+}
+
+/// The mean weighted quantile loss of the current weights' forecasts of every series' held-out
+/// last horizon (the validation windows), or `None` for a model that does not forecast or data
+/// too short to hold a horizon out.
+fn held_out_forecast_score(
+    ctx: &GpuContext,
+    config: &ModelConfig,
+    store: &ParamStore,
+    data: &[History],
+    opts: &TrainOptions,
+) -> Result<Option<f64>, ModelError> {
+    if matches!(config.model, ModelKind::Bilstm | ModelKind::Classifier) {
+        return Ok(None);
+    }
+    let model = crate::Model::from_parts(ctx, config.clone(), store.to_weights(ctx)?)?;
+    let backtest_opts = crate::backtest::BacktestOptions {
+        horizon: Some(config.horizon),
+        windows: 1,
+        samples: 100,
+        seed: opts.seed,
+        examples: 0,
+    };
+    match crate::backtest::backtest(ctx, &model, data, &backtest_opts) {
+        Ok(crate::backtest::BacktestReport::Forecast(r)) => {
+            let losses = &r.model.quantile_loss;
+            Ok((!losses.is_empty())
+                .then(|| losses.iter().map(|(_, l)| l).sum::<f64>() / losses.len() as f64)
+                .filter(|s| s.is_finite()))
+        }
+        Ok(_) | Err(crate::backtest::BacktestError::NoForecastWindows { .. }) => Ok(None),
+        Err(crate::backtest::BacktestError::Model(e)) => Err(e),
+        Err(e) => Err(ModelError::Request(format!(
+            "scoring the held-out forecasts: {e}"
+        ))),
+    }
 }
 
 /// For gradient checks: the loss and parameter gradient of one training batch (sampled with

@@ -1,6 +1,17 @@
 //! The knobs of a training run. Its own module because every task reads it and the epoch loop
 //! in `train` drives the tasks.
 
+/// What picks the best epoch and drives early stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochScore {
+    /// The loss on the held-out windows (teacher-forced for the autoregressive models).
+    Loss,
+    /// Forecasters: the mean weighted quantile loss of forecasts of each series' held-out last
+    /// horizon, made as at inference (DeepAR: sampled paths). It scores what users get, where the
+    /// teacher-forced loss can keep improving while multi-step forecasts get worse.
+    Forecast,
+}
+
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
     pub epochs: usize,
@@ -19,6 +30,7 @@ pub struct TrainOptions {
     /// GluonTS's DeepAR trains with 0.1, and without it its forecasts vary far more between
     /// seeds (BENCHMARKS.md, "DeepAR beside GluonTS").
     pub dropout: f32,
+    pub epoch_score: EpochScore,
 }
 
 impl Default for TrainOptions {
@@ -34,6 +46,7 @@ impl Default for TrainOptions {
             seed: 0,
             truncate: 0,
             dropout: 0.0,
+            epoch_score: EpochScore::Loss,
         }
     }
 }
