@@ -142,7 +142,8 @@ def main():
     # take a Student-t head, dropout and a schedule from the data; the speed comparison needs
     # both sides to do the same work)
     schedule = ["--epochs", "20", "--steps-per-epoch", "50", "--batch-size", "64",
-                "--distribution", "gaussian", "--dropout", "0", "--no-baseline-selection"]
+                "--distribution", "gaussian", "--dropout", "0", "--no-baseline-selection",
+                "--epoch-score", "loss"]
     run = subprocess.run([args.seer, "train", "--data", data, "--model", "deepar", "--out", ckpt,
                           *schedule],
                          env=env, capture_output=True, text=True)
