@@ -314,6 +314,8 @@ impl ModelRegistry {
                     freq_seconds: c.map_or(0, |c| c.freq),
                     is_default: m.name == self.default,
                     max_horizon: m.max_horizon().min(u32::MAX as usize) as u32,
+                    history_points: c
+                        .map_or(0, |c| c.history_points().min(u32::MAX as usize) as u32),
                 }
             })
             .collect()

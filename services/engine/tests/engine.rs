@@ -54,6 +54,9 @@ async fn forecasts_a_batch_with_each_checkpoint() {
     assert!(lstm.version.chars().all(|c| c.is_ascii_hexdigit()));
     assert_ne!(lstm.version, models["deepar"].version);
     assert_eq!(models["gapfill"].kind, "bilstm");
+    // the window each model needs: the context, plus DeepAR's longest lag (2)
+    assert_eq!(lstm.history_points, 8);
+    assert_eq!(models["deepar"].history_points, 10);
     let naive = &models[SEASONAL_NAIVE];
     assert_eq!(
         (naive.version.as_str(), naive.is_default),
