@@ -374,6 +374,13 @@ impl Accuracy {
 }
 
 impl AccuracySummary {
+    /// The mean of the weighted quantile losses over the levels reported (GluonTS's
+    /// `mean_wQuantileLoss`); `None` when no level has one.
+    pub fn mean_quantile_loss(&self) -> Option<f64> {
+        let n = self.quantile_loss.len();
+        (n > 0).then(|| self.quantile_loss.iter().map(|(_, l)| l).sum::<f64>() / n as f64)
+    }
+
     /// The mean over the levels both summaries report of their weighted quantile losses (GluonTS's
     /// `mean_wQuantileLoss`), for self and for `other`: a like-for-like probabilistic score for two
     /// forecasters even when one gives samples and the other quantiles, whose CRPS estimators

@@ -54,6 +54,11 @@ impl ModelKind {
             })
     }
 
+    /// Whether the model forecasts future steps (the gap filler and the classifier do not).
+    pub fn forecasts(self) -> bool {
+        !matches!(self, ModelKind::Bilstm | ModelKind::Classifier)
+    }
+
     /// Forecasters that emit a fixed set of quantile levels (rather than samples).
     pub fn emits_quantiles(self) -> bool {
         matches!(

@@ -63,7 +63,7 @@ impl ServedModel {
     /// Whether the model answers Forecast (the gap filler and the classifier do not).
     pub fn forecasts(&self) -> bool {
         match &self.backend {
-            Backend::Neural(m) => !matches!(m.kind(), ModelKind::Bilstm | ModelKind::Classifier),
+            Backend::Neural(m) => m.kind().forecasts(),
             Backend::SeasonalNaive => true,
         }
     }

@@ -68,7 +68,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     let model = Model::load(&ctx, &a.checkpoint)
         .with_context(|| format!("loading checkpoint {}", a.checkpoint.display()))?;
     let kind = model.kind();
-    if matches!(kind, ModelKind::Bilstm | ModelKind::Classifier) {
+    if !kind.forecasts() {
         if a.horizon.is_some() {
             eprintln!(
                 "note: --horizon is not used by a {} model; its windows are its context_length ({} points)",
@@ -110,7 +110,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
             }
             if a.select {
                 let mut config = model.config.clone();
-                config.seasonal_naive_series = seasonal_naive_winners(r);
+                config.seasonal_naive_series = r.seasonal_naive_winners();
                 seer_model::checkpoint::save(&a.checkpoint, &config, &model.weights)
                     .with_context(|| format!("writing {}", a.checkpoint.display()))?;
                 eprintln!(
@@ -208,15 +208,6 @@ fn summary_json(name: &str, s: &AccuracySummary) -> Value {
     })
 }
 
-/// The series whose backtest the seasonal naive won, in the order they came.
-pub fn seasonal_naive_winners(r: &ForecastBacktest) -> Vec<String> {
-    r.series
-        .iter()
-        .filter(|s| s.seasonal_naive_wins())
-        .map(|s| s.id.clone())
-        .collect()
-}
-
 fn series_json(kind: ModelKind, s: &SeriesComparison) -> Value {
     let wql = s.mean_quantile_losses();
     json!({
@@ -253,7 +244,7 @@ fn forecast_json(a: &EvalArgs, kind: ModelKind, r: &ForecastBacktest) -> Value {
 /// One line on who won how many series, and the ids the seasonal naive won (the first few).
 pub fn winners_line(kind: ModelKind, r: &ForecastBacktest) -> String {
     const SHOWN: usize = 10;
-    let naive = seasonal_naive_winners(r);
+    let naive = r.seasonal_naive_winners();
     let mut line = format!(
         "per series (mean weighted quantile loss): {} wins {} of {}, seasonal_naive {}",
         kind.name(),

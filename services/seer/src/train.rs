@@ -12,7 +12,7 @@ use seer_model::{ModelConfig, ModelKind};
 
 use seer_model::backtest::{self, BacktestError, BacktestOptions, BacktestReport};
 
-use crate::eval::{seasonal_naive_winners, winners_line};
+use crate::eval::winners_line;
 use crate::init::{SizeArgs, build_config, describe_choices, parse_freq};
 use crate::predict::load_histories;
 use crate::terminal::BadInput;
@@ -88,7 +88,7 @@ fn select_baseline(
     };
     match backtest::backtest(ctx, &model, histories, &opts) {
         Ok(BacktestReport::Forecast(r)) => {
-            config.seasonal_naive_series = seasonal_naive_winners(&r);
+            config.seasonal_naive_series = r.seasonal_naive_winners();
             eprintln!(
                 "held-out last {} steps: {}",
                 config.horizon,
@@ -258,8 +258,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     if tty {
         eprintln!();
     }
-    let forecaster = !matches!(config.model, ModelKind::Bilstm | ModelKind::Classifier);
-    if forecaster && !a.no_baseline_selection {
+    if config.model.forecasts() && !a.no_baseline_selection {
         select_baseline(&ctx, &mut config, &weights, &histories, a.seed)?;
     }
     save(&a.out, &config, &weights)

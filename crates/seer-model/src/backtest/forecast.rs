@@ -44,6 +44,18 @@ pub struct ForecastBacktest {
     pub series: Vec<SeriesComparison>,
 }
 
+impl ForecastBacktest {
+    /// The series whose backtest the seasonal naive won, in the order they came: what a
+    /// checkpoint's `seasonal_naive_series` lists.
+    pub fn seasonal_naive_winners(&self) -> Vec<String> {
+        self.series
+            .iter()
+            .filter(|s| s.seasonal_naive_wins())
+            .map(|s| s.id.clone())
+            .collect()
+    }
+}
+
 /// One series' backtest: the model beside the seasonal naive on the same windows.
 #[derive(Debug, Clone)]
 pub struct SeriesComparison {
@@ -131,6 +143,7 @@ pub(crate) fn backtest(
     };
     let (mut acc_model, mut acc_naive) = (Accuracy::new(), Accuracy::new());
     // what the engine serves: the seasonal naive on the series the checkpoint leaves to it
+    let serving = !model.config.seasonal_naive_series.is_empty();
     let mut acc_served = Accuracy::new();
     // per series, in the order the series came: (id, model, seasonal naive)
     let mut per_series: Vec<(String, Accuracy, Accuracy)> = histories
@@ -154,10 +167,26 @@ pub(crate) fn backtest(
         for (w, p) in windows.into_iter().zip(preds) {
             let Prediction::Forecast(f) = p else { continue };
             let own = &mut per_series[position[w.history.id.as_str()]];
-            let left = model.leaves_to_seasonal_naive(&w.history.id);
-            let naive_serves = left && seasonal_naive(&w.history.values, season, horizon).is_some();
+            let naive = match (
+                seasonal_naive(&w.history.values, season, horizon),
+                seasonal_naive_quantiles(&w.history.values, season, horizon, &LEVELS),
+            ) {
+                (Some(point), Some(qs)) => {
+                    let quantiles: Vec<(f64, Vec<f64>)> = LEVELS
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &l)| (l, qs.iter().map(|step| step[i]).collect()))
+                        .collect();
+                    Some((point, quantiles))
+                }
+                _ => None,
+            };
+            // `served` only when the checkpoint leaves some series to the naive: otherwise it
+            // is `model`, and each add costs a CRPS over every sample path
+            let naive_serves =
+                serving && naive.is_some() && model.leaves_to_seasonal_naive(&w.history.id);
             let mut accs = vec![&mut acc_model, &mut own.1];
-            if !naive_serves {
+            if serving && !naive_serves {
                 accs.push(&mut acc_served);
             }
             for acc in accs {
@@ -174,29 +203,14 @@ pub(crate) fn backtest(
                     source,
                 })?;
             }
-            if let (Some(point), Some(qs)) = (
-                seasonal_naive(&w.history.values, season, horizon),
-                seasonal_naive_quantiles(&w.history.values, season, horizon, &LEVELS),
-            ) {
-                let quantiles: Vec<(f64, Vec<f64>)> = LEVELS
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &l)| (l, qs.iter().map(|step| step[i]).collect()))
-                    .collect();
+            if let Some((point, quantiles)) = &naive {
                 let mut accs = vec![&mut acc_naive, &mut own.2];
                 if naive_serves {
                     accs.push(&mut acc_served);
                 }
                 for acc in accs {
-                    acc.add(
-                        &w.actual,
-                        &point,
-                        &quantiles,
-                        None,
-                        &w.history.values,
-                        season,
-                    )
-                    .map_err(BacktestError::Baseline)?;
+                    acc.add(&w.actual, point, quantiles, None, &w.history.values, season)
+                        .map_err(BacktestError::Baseline)?;
                 }
             }
             if back == 0 && examples.len() < opts.examples {
@@ -217,16 +231,16 @@ pub(crate) fn backtest(
         levels,
         model: model_summary,
         seasonal_naive: naive_summary,
-        served: (!model.config.seasonal_naive_series.is_empty()).then(|| acc_served.summary()),
+        served: serving.then(|| acc_served.summary()),
         examples,
         series: per_series
             .into_iter()
-            .filter(|(_, model, _)| model.summary().count > 0)
             .map(|(id, model, naive)| SeriesComparison {
                 id,
                 model: model.summary(),
                 seasonal_naive: naive.summary(),
             })
+            .filter(|s| s.model.count > 0)
             .collect(),
     })
 }

@@ -243,7 +243,7 @@ fn held_out_forecast_score(
     data: &[History],
     opts: &TrainOptions,
 ) -> Result<Option<f64>, ModelError> {
-    if matches!(config.model, ModelKind::Bilstm | ModelKind::Classifier) {
+    if !config.model.forecasts() {
         return Ok(None);
     }
     let model = crate::Model::from_parts(ctx, config.clone(), store.to_weights(ctx)?)?;
@@ -256,10 +256,7 @@ fn held_out_forecast_score(
     };
     match crate::backtest::backtest(ctx, &model, data, &backtest_opts) {
         Ok(crate::backtest::BacktestReport::Forecast(r)) => {
-            let losses = &r.model.quantile_loss;
-            Ok((!losses.is_empty())
-                .then(|| losses.iter().map(|(_, l)| l).sum::<f64>() / losses.len() as f64)
-                .filter(|s| s.is_finite()))
+            Ok(r.model.mean_quantile_loss().filter(|s| s.is_finite()))
         }
         Ok(_) | Err(crate::backtest::BacktestError::NoForecastWindows { .. }) => Ok(None),
         Err(crate::backtest::BacktestError::Model(e)) => Err(e),
