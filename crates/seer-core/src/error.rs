@@ -80,17 +80,26 @@ pub enum CoreError {
     #[error("cannot read csv input: {0}")]
     Read(String),
 
-    #[error("frequency must be a positive number of seconds, got {0}")]
-    InvalidFrequency(i64),
+    #[error("frequency must be a positive spacing, got {0}")]
+    InvalidFrequency(crate::time::Frequency),
 
-    #[error(
-        "series {id:?}: timestamp {timestamp} is not on the grid of {freq} s starting at {start}"
-    )]
+    #[error("series {id:?}: timestamp {timestamp} is not on the {freq} grid starting at {start}")]
     OffGrid {
         id: String,
         timestamp: String,
-        freq: i64,
+        freq: crate::time::Frequency,
         start: String,
+    },
+
+    #[error(
+        "series {id:?}: timestamps {first} and {second} fall in the same {freq} period; a series \
+         on a calendar grid has one point per period (is it finer than {freq}?)"
+    )]
+    SamePeriod {
+        id: String,
+        first: String,
+        second: String,
+        freq: crate::time::Frequency,
     },
 
     #[error(
@@ -128,14 +137,19 @@ pub enum CoreError {
     InvalidWindowCapacity { capacity: usize, limit: usize },
 
     #[error(
-        "frequency rule for prefix {prefix:?}: frequency must be a positive number of seconds, \
-         got {freq}"
+        "frequency rule for prefix {prefix:?}: frequency must be a positive spacing, got {freq}"
     )]
-    InvalidFrequencyRule { prefix: String, freq: i64 },
+    InvalidFrequencyRule {
+        prefix: String,
+        freq: crate::time::Frequency,
+    },
 
     #[error("invalid batch policy: {0}")]
     InvalidBatchPolicy(String),
 
-    #[error("frequency {0:?}: expected a positive number of seconds or e.g. 15min, 1h, 1d, 1w")]
+    #[error(
+        "frequency {0:?}: expected a positive number of seconds or e.g. 15min, 1h, 1d, 1w, \
+         or a calendar spacing: 1mo (month), 1q (quarter), 1y (year)"
+    )]
     UnparsableFrequency(String),
 }

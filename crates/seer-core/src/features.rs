@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::CoreError;
-use crate::time::calendar;
+use crate::time::{Frequency, calendar};
 
 /// One calendar feature of a timestamp, as named in a checkpoint's `time_features`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -86,10 +86,16 @@ const MONTH: i64 = 28 * DAY;
 /// The calendar features that vary at the given spacing between points.
 ///
 /// Sub-hourly: minute, hour, weekday; hourly: hour, weekday; daily: weekday, day of month, day of
-/// year; weekly: day of year, month; monthly and longer: month. A non-positive frequency has no
-/// calendar granularity and gets no features.
-pub fn default_time_features(freq_seconds: i64) -> Vec<TimeFeature> {
+/// year; weekly: day of year, month; monthly and quarterly: month; yearly: none (every point
+/// has the same month). A non-positive frequency has no calendar granularity and gets no
+/// features.
+pub fn default_time_features(freq: impl Into<Frequency>) -> Vec<TimeFeature> {
     use TimeFeature::*;
+    let freq_seconds = match freq.into() {
+        Frequency::Seconds(s) => s,
+        Frequency::Months(m) if m > 0 && m < 12 => return vec![MonthOfYear],
+        Frequency::Months(_) => return vec![],
+    };
     match freq_seconds {
         f if f <= 0 => vec![],
         f if f < HOUR => vec![MinuteOfHour, HourOfDay, DayOfWeek],

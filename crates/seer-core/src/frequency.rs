@@ -8,6 +8,7 @@
 
 use crate::features::{TimeFeature, default_time_features};
 use crate::naive::season_for_freq;
+use crate::time::Frequency;
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
@@ -42,18 +43,28 @@ pub struct FrequencyDefaults {
     pub time_features: Vec<TimeFeature>,
 }
 
-/// The cycles of `freq_seconds` that hold a whole number of steps: hour, day and week below a
-/// day; week and year for daily data; year for weekly, monthly and quarterly data.
-pub fn natural_cycles(freq_seconds: i64) -> Vec<Cycle> {
+/// The cycles of `freq` that hold a whole number of steps: hour, day and week below a day; week
+/// and year for daily data; year for weekly, monthly and quarterly data.
+pub fn natural_cycles(freq: impl Into<Frequency>) -> Vec<Cycle> {
+    let freq = freq.into();
+    let year = |steps| Cycle {
+        name: "year",
+        steps,
+    };
+    let freq_seconds = match freq {
+        Frequency::Seconds(s) => s,
+        Frequency::Months(_) => {
+            return match season_for_freq(freq) {
+                1 => Vec::new(),
+                season => vec![year(season)],
+            };
+        }
+    };
     let whole = |name, period: i64| {
         (freq_seconds > 0 && period > freq_seconds && period % freq_seconds == 0).then(|| Cycle {
             name,
             steps: (period / freq_seconds) as usize,
         })
-    };
-    let year = |steps| Cycle {
-        name: "year",
-        steps,
     };
     match freq_seconds {
         f if f <= 0 => Vec::new(),
@@ -71,9 +82,12 @@ pub fn natural_cycles(freq_seconds: i64) -> Vec<Cycle> {
 }
 
 impl FrequencyDefaults {
-    pub fn for_freq(freq_seconds: i64) -> FrequencyDefaults {
-        let cycles = natural_cycles(freq_seconds);
-        let season = season_for_freq(freq_seconds);
+    pub fn for_freq(freq: impl Into<Frequency>) -> FrequencyDefaults {
+        let freq = freq.into();
+        let cycles = natural_cycles(freq);
+        let season = season_for_freq(freq);
+        // a calendar spacing takes the defaults of its fixed look-alike (30 days, 91 days, …)
+        let freq_seconds = freq.nominal_seconds();
         let mut lags: Vec<usize> = (1..=SHORT_LAGS).collect();
         // The shortest cycle the short lags do not cover is also read two cycles back (the day
         // before yesterday for sub-daily data), as GluonTS reads its cycles several times back.
@@ -106,19 +120,9 @@ impl FrequencyDefaults {
             lags,
             context_length: context_length.max(horizon),
             horizon,
-            time_features: default_time_features(freq_seconds),
+            time_features: default_time_features(freq),
         }
     }
-}
-
-/// The spacing as a person writes it: "30min", "1h", "1d", "1w", or seconds when none fits.
-pub fn describe_frequency(freq_seconds: i64) -> String {
-    for (unit, secs) in [("w", WEEK), ("d", DAY), ("h", HOUR), ("min", 60)] {
-        if freq_seconds >= secs && freq_seconds % secs == 0 {
-            return format!("{}{unit}", freq_seconds / secs);
-        }
-    }
-    format!("{freq_seconds}s")
 }
 
 #[cfg(test)]
@@ -205,11 +209,25 @@ mod tests {
     }
 
     #[test]
-    fn frequencies_are_described_in_their_largest_whole_unit() {
-        assert_eq!(describe_frequency(1800), "30min");
-        assert_eq!(describe_frequency(3600), "1h");
-        assert_eq!(describe_frequency(172_800), "2d");
-        assert_eq!(describe_frequency(604_800), "1w");
-        assert_eq!(describe_frequency(45), "45s");
+    fn calendar_spacings_take_their_fixed_look_alikes_defaults() {
+        let monthly = FrequencyDefaults::for_freq(Frequency::MONTHLY);
+        let thirty_days = FrequencyDefaults::for_freq(30 * 86_400);
+        assert_eq!(monthly.lags, thirty_days.lags);
+        assert_eq!(monthly.season, 12);
+        assert_eq!((monthly.context_length, monthly.horizon), (24, 18));
+        assert_eq!(
+            monthly.cycles,
+            [Cycle {
+                name: "year",
+                steps: 12
+            }]
+        );
+        assert_eq!(monthly.time_features, [TimeFeature::MonthOfYear]);
+        let quarterly = FrequencyDefaults::for_freq(Frequency::QUARTERLY);
+        assert_eq!((quarterly.season, quarterly.horizon), (4, 8));
+        assert_eq!(quarterly.lags, [1, 2, 3, 4, 5, 6, 7]);
+        let yearly = FrequencyDefaults::for_freq(Frequency::YEARLY);
+        assert_eq!((yearly.season, yearly.horizon), (1, 6));
+        assert!(yearly.cycles.is_empty() && yearly.time_features.is_empty());
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::quantiles::quantile_sorted;
 use crate::series::impute_locf;
+use crate::time::Frequency;
 
 /// The lag the forecast repeats: `season`, or 1 (naive) when the history is shorter than one
 /// season; a season of 0 means no seasonality.
@@ -116,9 +117,15 @@ pub fn season_widening(k: usize, m: usize) -> f64 {
 /// Hourly → 24 (a day); below an hour → the steps in a day when they divide it (15 min → 96);
 /// multi-hour steps that divide a day → the steps in a day (6 h → 4); daily → 7 (a week);
 /// weekly → 52 (a year); 28 to 31 days (a calendar month on a fixed grid) → 12; 89 to 92 days (a
-/// quarter) → 4; anything else, yearly included → 1 (no seasonality).
-pub fn season_for_freq(freq_seconds: i64) -> usize {
+/// quarter) → 4; anything else, yearly included → 1 (no seasonality). Calendar spacings: the
+/// periods in a year when they divide it (monthly 12, quarterly 4, half-yearly 2), else 1.
+pub fn season_for_freq(freq: impl Into<Frequency>) -> usize {
     const DAY: i64 = 86_400;
+    let freq_seconds = match freq.into() {
+        Frequency::Seconds(s) => s,
+        Frequency::Months(m) if m > 0 && m < 12 && 12 % m == 0 => return (12 / m) as usize,
+        Frequency::Months(_) => return 1,
+    };
     match freq_seconds {
         f if f <= 0 => 1,
         f if f <= DAY / 2 && DAY % f == 0 => (DAY / f) as usize,
@@ -280,6 +287,12 @@ mod tests {
         assert_eq!(season_for_freq(0), 1);
         assert_eq!(season_for_freq(-3600), 1);
         assert_eq!(season_for_freq(i64::MAX), 1);
+        assert_eq!(season_for_freq(Frequency::MONTHLY), 12);
+        assert_eq!(season_for_freq(Frequency::QUARTERLY), 4);
+        assert_eq!(season_for_freq(Frequency::Months(6)), 2);
+        assert_eq!(season_for_freq(Frequency::Months(5)), 1);
+        assert_eq!(season_for_freq(Frequency::YEARLY), 1);
+        assert_eq!(season_for_freq(Frequency::Months(0)), 1);
     }
 
     fn real_dataset(name: &str) -> Vec<Series> {
@@ -323,7 +336,12 @@ mod tests {
         );
         let mut regular = Vec::new();
         for s in &series {
-            assert_eq!(infer_frequency(&s.timestamps), Some(86_400), "{}", s.id);
+            assert_eq!(
+                infer_frequency(&s.timestamps),
+                Some(Frequency::Seconds(86_400)),
+                "{}",
+                s.id
+            );
             let grid = regularize(s, 86_400).unwrap();
             // 2012-01-01 … 2015-12-31, no gap, no missing value.
             assert_eq!(grid.values.len(), 1461, "{}", s.id);
@@ -348,7 +366,10 @@ mod tests {
         assert_eq!(series.len(), 1);
         let s = &series[0];
         assert_eq!(s.id, "mauna_loa_co2");
-        assert_eq!(infer_frequency(&s.timestamps), Some(7 * 86_400));
+        assert_eq!(
+            infer_frequency(&s.timestamps),
+            Some(Frequency::Seconds(7 * 86_400))
+        );
         let grid = regularize(s, 7 * 86_400).unwrap();
         // 1958-03-29 … 2001-12-29 every Saturday; 59 weeks have no measurement.
         assert_eq!(grid.values.len(), 2284);
@@ -361,5 +382,46 @@ mod tests {
         let mase = s.mase.unwrap();
         assert!(mase > 0.3 && mase < 3.0, "{s:?}");
         assert!(s.nd.unwrap() < 0.02, "{s:?}");
+    }
+
+    #[test]
+    fn elnino_is_one_calendar_monthly_series() {
+        let series = real_dataset("elnino_monthly.csv");
+        assert_eq!(series.len(), 1);
+        let s = &series[0];
+        // month starts are 28 to 31 days apart: on no fixed grid, on the calendar's
+        assert_eq!(infer_frequency(&s.timestamps), Some(Frequency::MONTHLY));
+        assert!(regularize(s, 31 * 86_400).is_err());
+        let grid = regularize(s, Frequency::MONTHLY).unwrap();
+        // 1950-01 … 2010-12, every month observed
+        assert_eq!(grid.values.len(), 61 * 12);
+        assert_eq!(grid.timestamps, s.timestamps);
+        assert!(grid.values.iter().all(|v| v.is_finite()));
+        assert_eq!(season_for_freq(Frequency::MONTHLY), 12);
+        // sea-surface temperature has a strong yearly cycle: last year's month is a fair
+        // forecast of the last two years
+        let s = evaluate_naive(std::slice::from_ref(&grid), 12, 24).summary();
+        let mase = s.mase.unwrap();
+        assert!(mase > 0.2 && mase < 3.0, "{s:?}");
+        assert!(s.nd.unwrap() < 0.2, "{s:?}");
+    }
+
+    #[test]
+    fn us_macro_is_six_quarterly_series_on_quarter_ends() {
+        let series = real_dataset("us_macro_quarterly.csv");
+        assert_eq!(series.len(), 6);
+        for s in &series {
+            assert_eq!(
+                infer_frequency(&s.timestamps),
+                Some(Frequency::QUARTERLY),
+                "{}",
+                s.id
+            );
+            let grid = regularize(s, Frequency::QUARTERLY).unwrap();
+            // 1959Q1 … 2009Q3, quarter ends (31 March, 30 June, 30 September, 31 December)
+            assert_eq!(grid.values.len(), 203, "{}", s.id);
+            assert_eq!(grid.timestamps, s.timestamps, "{}", s.id);
+        }
+        assert_eq!(season_for_freq(Frequency::QUARTERLY), 4);
     }
 }

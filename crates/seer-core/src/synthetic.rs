@@ -77,7 +77,7 @@ pub fn regime_shifts(spec: &SyntheticSpec) -> Vec<Option<RegimeShift>> {
 /// The grid timestamps, once the spec is known to be valid.
 fn check(spec: &SyntheticSpec) -> Result<Vec<i64>, CoreError> {
     if spec.freq <= 0 {
-        return Err(CoreError::InvalidFrequency(spec.freq));
+        return Err(CoreError::InvalidFrequency(spec.freq.into()));
     }
     let total = spec.series.checked_mul(spec.points);
     if total.is_none_or(|n| n > MAX_GRID_POINTS) {
@@ -529,7 +529,7 @@ mod tests {
                 freq: 0,
                 ..base.clone()
             }),
-            Err(CoreError::InvalidFrequency(0))
+            Err(CoreError::InvalidFrequency(0.into()))
         );
         let too_many = SyntheticSpec {
             series: 1000,

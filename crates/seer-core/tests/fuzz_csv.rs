@@ -12,7 +12,7 @@ use proptest::test_runner::Config;
 use seer_core::CoreError;
 use seer_core::csv::{Dataset, read_long_csv};
 use seer_core::quantiles::parse_levels;
-use seer_core::time::{format_timestamp, parse_frequency, parse_timestamp};
+use seer_core::time::{Frequency, format_timestamp, parse_timestamp};
 
 fn config() -> Config {
     Config {
@@ -353,8 +353,9 @@ proptest! {
 
     #[test]
     fn frequencies_and_levels_parse_without_panicking(s in "\\PC{0,24}|[0-9a-z., ]{0,24}") {
-        if let Ok(f) = parse_frequency(&s) {
-            prop_assert!(f > 0);
+        if let Ok(f) = Frequency::parse(&s) {
+            prop_assert!(f.is_valid());
+            prop_assert_eq!(Frequency::parse(&f.to_string()).ok(), Some(f));
         }
         if let Ok(levels) = parse_levels(&s) {
             prop_assert!(levels.iter().all(|q| *q > 0.0 && *q < 1.0));

@@ -1,6 +1,7 @@
 //! `config.json` of a checkpoint: one flat schema, validated per model kind (docs/models.md).
 
 use seer_core::features::TimeFeature;
+use seer_core::time::Frequency;
 use seer_gpu::ops::Distribution;
 use serde::{Deserialize, Serialize};
 
@@ -81,8 +82,9 @@ fn is_zero(v: &usize) -> bool {
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     pub model: ModelKind,
-    /// Seconds between points.
-    pub freq: i64,
+    /// Spacing between points: seconds (a number, as configs have always held it) or a
+    /// calendar spacing (`"1mo"`, `"1q"`, `"1y"`).
+    pub freq: Frequency,
     pub context_length: usize,
     pub horizon: usize,
     #[serde(default)]
@@ -158,9 +160,9 @@ impl ModelConfig {
 
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |m: String| Err(ModelError::invalid(m));
-        if self.freq <= 0 {
+        if !self.freq.is_valid() {
             return bad(format!(
-                "freq must be a positive number of seconds, got {}",
+                "freq must be a positive spacing, got {}",
                 self.freq
             ));
         }
@@ -256,7 +258,7 @@ mod tests {
     fn deepar(lags: Vec<usize>) -> ModelConfig {
         ModelConfig {
             model: ModelKind::Deepar,
-            freq: 1800,
+            freq: Frequency::Seconds(1800),
             context_length: 96,
             horizon: 48,
             time_features: Vec::new(),

@@ -12,7 +12,7 @@ use crate::error::ModelError;
 use crate::forecast::{Forecast, summarize_paths};
 use crate::layers::{Cell, LinearLayer, RecurrentStack, StackState};
 use crate::options::PredictOptions;
-use crate::prepare::{Context, History, future_timestamps, time_features};
+use crate::prepare::{Context, History, time_features};
 
 pub(crate) struct DeepArNet {
     rnn: RecurrentStack,
@@ -172,7 +172,7 @@ impl DeepArNet {
             hist.extend(lh.iter().map(|&v| v as f32));
             hist.extend(std::iter::repeat_n(0.0, horizon));
             let emb = self.embedding_of(c, &h.id);
-            for ts in future_timestamps(ctxt.last_timestamp(), c.freq, horizon) {
+            for ts in c.freq.following(ctxt.last_timestamp(), horizon) {
                 statics.extend(time_features(&c.time_features, ts));
                 statics.extend_from_slice(emb);
             }
@@ -236,7 +236,7 @@ impl DeepArNet {
             out.push(Forecast {
                 id: ctxt.id.clone(),
                 last_observation: last,
-                timestamps: future_timestamps(last, c.freq, horizon),
+                timestamps: c.freq.following(last, horizon),
                 mean,
                 quantiles,
                 samples: opts.return_samples.then_some(series_paths),

@@ -24,3 +24,5 @@ pub use forecast::{Classification, Forecast, GapFill, Prediction};
 pub use model::{MAX_HORIZON, MAX_PATHS, Model};
 pub use options::PredictOptions;
 pub use prepare::History;
+/// ModelConfig::freq's type, so that callers need not name seer-core for it.
+pub use seer_core::time::Frequency;

@@ -205,7 +205,7 @@ impl Model {
                         out.push(Prediction::Forecast(Forecast {
                             id: c.id.clone(),
                             last_observation: last,
-                            timestamps: prepare::future_timestamps(last, self.config.freq, horizon),
+                            timestamps: self.config.freq.following(last, horizon),
                             mean: per_step.iter().map(|v| v[median]).collect(),
                             quantiles,
                             samples: None,

@@ -4,6 +4,7 @@
 use seer_core::features::TimeFeature;
 use seer_core::scaling::mean_scale;
 use seer_core::series::impute_locf;
+use seer_core::time::Frequency;
 
 use crate::error::ModelError;
 
@@ -63,7 +64,11 @@ impl Context {
     }
 }
 
-pub fn context(history: &History, context_length: usize, freq: i64) -> Result<Context, ModelError> {
+pub fn context(
+    history: &History,
+    context_length: usize,
+    freq: Frequency,
+) -> Result<Context, ModelError> {
     let n = history.values.len();
     let last = history.last_timestamp()?;
     let imputed_all = impute_locf(&history.values)
@@ -83,7 +88,7 @@ pub fn context(history: &History, context_length: usize, freq: i64) -> Result<Co
         )
     })?;
     let timestamps = (0..context_length)
-        .map(|i| last - (context_length - 1 - i) as i64 * freq)
+        .map(|i| freq.step_saturating(last, -((context_length - 1 - i) as i64)))
         .collect();
     Ok(Context {
         id: history.id.clone(),
@@ -96,8 +101,4 @@ pub fn context(history: &History, context_length: usize, freq: i64) -> Result<Co
 
 pub fn time_features(features: &[TimeFeature], ts: i64) -> impl Iterator<Item = f32> + '_ {
     features.iter().map(move |f| f.value(ts))
-}
-
-pub fn future_timestamps(last: i64, freq: i64, horizon: usize) -> Vec<i64> {
-    (1..=horizon as i64).map(|k| last + k * freq).collect()
 }

@@ -103,7 +103,10 @@ impl QuantileNet {
         for ctxt in contexts {
             for (i, z) in ctxt.scaled().into_iter().enumerate() {
                 x.push(z as f32);
-                x.extend(time_features(&c.time_features, ctxt.timestamps[i] + c.freq));
+                x.extend(time_features(
+                    &c.time_features,
+                    c.freq.step_saturating(ctxt.timestamps[i], 1),
+                ));
             }
         }
         for ctxt in contexts {
@@ -111,7 +114,7 @@ impl QuantileNet {
             for k in 0..horizon {
                 aux.extend(time_features(
                     &c.time_features,
-                    last + (k as i64 + 1) * c.freq,
+                    c.freq.step_saturating(last, k as i64 + 1),
                 ));
             }
         }
@@ -156,7 +159,7 @@ impl QuantileNet {
                     first_input.push((ctxt.imputed[t - 1] / ctxt.scale) as f32);
                     first_input.extend(time_features(
                         &c.time_features,
-                        ctxt.last_timestamp() + c.freq,
+                        c.freq.step_saturating(ctxt.last_timestamp(), 1),
                     ));
                 }
                 let first = ctx.upload(&first_input, &[b, width])?;

@@ -6,6 +6,7 @@
 
 use seer_gpu::GpuContext;
 use seer_gpu::testing::{TestBackend, context, run_on};
+use seer_model::Frequency;
 use seer_model::checkpoint::init_weights;
 use seer_model::{History, Model, ModelConfig, ModelKind, PredictOptions, Prediction};
 
@@ -18,7 +19,7 @@ fn on(backend: TestBackend) -> &'static GpuContext {
 fn config(kind: ModelKind) -> ModelConfig {
     let mut c = ModelConfig {
         model: kind,
-        freq: 3600,
+        freq: Frequency::Seconds(3600),
         context_length: 20,
         horizon: 5,
         time_features: seer_core::features::default_time_features(3600),

@@ -3,6 +3,7 @@
 //! (`seer eval`'s output is tested end to end in services/seer/tests/cli.rs.)
 
 use seer_gpu::GpuContext;
+use seer_model::Frequency;
 use seer_model::backtest::{BacktestError, BacktestOptions, BacktestReport, backtest};
 use seer_model::checkpoint::init_weights;
 use seer_model::{History, Model, ModelConfig, ModelKind};
@@ -16,7 +17,7 @@ fn ctx() -> &'static GpuContext {
 fn config(kind: ModelKind) -> ModelConfig {
     ModelConfig {
         model: kind,
-        freq: 3600,
+        freq: Frequency::Seconds(3600),
         context_length: 12,
         horizon: 4,
         time_features: vec![],

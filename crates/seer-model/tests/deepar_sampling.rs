@@ -4,6 +4,7 @@
 //! through `Model::predict` (the kernels themselves are checked against the CPU reference).
 
 use seer_gpu::GpuContext;
+use seer_model::Frequency;
 use seer_model::checkpoint::init_weights;
 use seer_model::{History, Model, ModelConfig, ModelKind, PredictOptions, Prediction};
 
@@ -20,7 +21,7 @@ fn softplus(x: f64) -> f64 {
 fn model(distribution: &str, bias: &[f32]) -> Model {
     let config = ModelConfig {
         model: ModelKind::Deepar,
-        freq: 3600,
+        freq: Frequency::Seconds(3600),
         context_length: 8,
         horizon: 5,
         time_features: vec![],

@@ -57,7 +57,7 @@ impl Drop for TempDir {
 fn base(kind: ModelKind) -> ModelConfig {
     let mut c = ModelConfig {
         model: kind,
-        freq: 3600,
+        freq: 3600.into(),
         context_length: 8,
         horizon: 4,
         time_features: vec![TimeFeature::HourOfDay],

@@ -35,6 +35,7 @@
 
 use seer_core::rng::SplitMix64;
 use seer_gpu::GpuContext;
+use seer_model::Frequency;
 use seer_model::checkpoint::{Weights, init_weights};
 use seer_model::train::{EpochScore, TrainOptions, TrainReport, loss_and_gradient, train};
 use seer_model::{History, ModelConfig, ModelError, ModelKind};
@@ -62,7 +63,7 @@ fn history(id: &str, values: Vec<f64>) -> History {
 fn config(kind: ModelKind) -> ModelConfig {
     ModelConfig {
         model: kind,
-        freq: 3600,
+        freq: Frequency::Seconds(3600),
         context_length: 6,
         horizon: 3,
         time_features: vec![],

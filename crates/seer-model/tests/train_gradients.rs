@@ -4,6 +4,7 @@
 //! agreement to about 1e-3 relative; a wrong term in any layer's backward is far larger.
 
 use seer_gpu::GpuContext;
+use seer_model::Frequency;
 use seer_model::checkpoint::{Weights, init_weights};
 use seer_model::train::{TrainOptions, loss_and_gradient};
 use seer_model::{History, ModelConfig, ModelKind};
@@ -39,7 +40,7 @@ fn data(counts: bool) -> Vec<History> {
 pub fn base_config(kind: ModelKind) -> ModelConfig {
     ModelConfig {
         model: kind,
-        freq: 3600,
+        freq: Frequency::Seconds(3600),
         context_length: 6,
         horizon: 3,
         time_features: vec!["hour_of_day".parse().unwrap()],

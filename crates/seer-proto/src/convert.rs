@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use seer_core::stream::DeadLetterReason;
+use seer_core::time::Frequency;
 
 use crate::v1::Observation;
 
@@ -50,6 +51,38 @@ pub fn timestamp(seconds: i64) -> prost_types::Timestamp {
 /// seconds).
 pub fn seconds(ts: &prost_types::Timestamp) -> i64 {
     ts.seconds
+}
+
+/// The proto's two spacing fields (`freq_seconds`, `freq_months`) of a frequency.
+pub fn frequency_fields(freq: Frequency) -> (i64, u32) {
+    match freq {
+        Frequency::Seconds(s) => (s, 0),
+        Frequency::Months(m) => (0, m),
+    }
+}
+
+/// The frequency the proto's two spacing fields give: exactly one must be positive. The error
+/// says what is wrong for an INVALID_ARGUMENT, naming the field.
+pub fn frequency_from_fields(
+    freq_seconds: i64,
+    freq_months: u32,
+) -> Result<Frequency, (&'static str, String)> {
+    match (freq_seconds, freq_months) {
+        (s, 0) if s > 0 => Ok(Frequency::Seconds(s)),
+        (0, m) if m > 0 => Ok(Frequency::Months(m)),
+        (s, 0) => Err((
+            "freq_seconds",
+            format!(
+                "must be a positive number of seconds (or 0 with freq_months set for a calendar spacing), got {s}"
+            ),
+        )),
+        (s, m) => Err((
+            "freq_months",
+            format!(
+                "set with freq_seconds {s}: a window's spacing is either seconds or calendar months ({m}), not both"
+            ),
+        )),
+    }
 }
 
 /// An observation from a Kafka payload, checked for the fields every point needs.
@@ -133,6 +166,24 @@ fn from_json(payload: &[u8]) -> Result<Observation, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frequency_fields_round_trip_and_refuse_ambiguity() {
+        for f in [
+            Frequency::Seconds(60),
+            Frequency::MONTHLY,
+            Frequency::YEARLY,
+        ] {
+            let (s, m) = frequency_fields(f);
+            assert_eq!(frequency_from_fields(s, m), Ok(f));
+        }
+        assert_eq!(frequency_from_fields(0, 0).unwrap_err().0, "freq_seconds");
+        assert_eq!(frequency_from_fields(-60, 0).unwrap_err().0, "freq_seconds");
+        assert_eq!(frequency_from_fields(-60, 3).unwrap_err().0, "freq_months");
+        let (field, why) = frequency_from_fields(3600, 1).unwrap_err();
+        assert_eq!(field, "freq_months");
+        assert!(why.contains("not both"), "{why}");
+    }
 
     #[test]
     fn protobuf_and_json_decode_to_the_same_observation() {

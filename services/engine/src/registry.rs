@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use seer_gpu::GpuContext;
 use seer_model::checkpoint::{self, CONFIG_FILE, WEIGHTS_FILE, Weights, content_version};
 use seer_model::{MAX_HORIZON, Model, ModelConfig, ModelKind};
+use seer_proto::convert::frequency_fields;
 use seer_proto::v1::ModelInfo;
 
 use crate::error::EngineError;
@@ -311,7 +312,8 @@ impl ModelRegistry {
                     version: m.version.clone(),
                     context_length: c.map_or(0, |c| c.context_length as u32),
                     horizon: self.default_horizon(m) as u32,
-                    freq_seconds: c.map_or(0, |c| c.freq),
+                    freq_seconds: c.map_or(0, |c| frequency_fields(c.freq).0),
+                    freq_months: c.map_or(0, |c| frequency_fields(c.freq).1),
                     is_default: m.name == self.default,
                     max_horizon: m.max_horizon().min(u32::MAX as usize) as u32,
                     history_points: c

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
+use seer_core::time::Frequency;
 use seer_gpu::GpuContext;
+use seer_proto::convert::frequency_fields;
 use seer_proto::v1::engine_server::EngineServer;
 use seer_proto::v1::{ForecastBatchRequest, SeriesWindow};
 use seer_runtime::{GrpcServer, Readiness};
@@ -170,10 +172,10 @@ pub(crate) async fn warm_up_version(
         return Ok(());
     }
     let name = model.name.clone();
-    let (context, freq) = model
-        .config()
-        .map_or((0, 0), |c| (c.context_length, c.freq));
-    let freq = if freq > 0 { freq } else { 3600 };
+    let (context, freq) = model.config().map_or((0, Frequency::Seconds(3600)), |c| {
+        (c.context_length, c.freq)
+    });
+    let (freq_seconds, freq_months) = frequency_fields(freq);
     let points = context.max(48);
     let values: Vec<f64> = (0..points)
         .map(|k| 10.0 + (k as f64 * std::f64::consts::TAU / 24.0).sin())
@@ -187,9 +189,10 @@ pub(crate) async fn warm_up_version(
         windows: vec![SeriesWindow {
             series_id: "seer-warm-up".into(),
             start: Some(seer_proto::convert::timestamp(1_700_000_000)),
-            freq_seconds: freq,
+            freq_seconds,
             values,
             partial: false,
+            freq_months,
         }],
         horizon: horizon as u32,
         ..Default::default()

@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 use seer_core::naive::{
     season_for_freq, season_widening, seasonal_difference_quantiles, seasonal_naive,
 };
+use seer_core::time::Frequency;
 use seer_gpu::GpuContext;
 use seer_gpu::ops::Distribution;
 use seer_model::{History, ModelKind, PredictOptions, Prediction};
-use seer_proto::convert::timestamp;
+use seer_proto::convert::{frequency_from_fields, timestamp};
 use seer_proto::v1::engine_server::Engine;
 use seer_proto::v1::{
     Forecast, ForecastBatchRequest, ForecastBatchResponse, ListModelsRequest, ListModelsResponse,
@@ -73,7 +74,7 @@ enum Route {
 
 struct WindowPlan {
     series_id: String,
-    freq: i64,
+    freq: Frequency,
     latest_observation: i64,
     observed: u32,
     partial: bool,
@@ -414,36 +415,34 @@ fn plan(
         let SeriesWindow {
             series_id,
             start,
-            freq_seconds: freq,
+            freq_seconds,
             values,
             partial,
+            freq_months,
         } = w;
         let field = |name: &str| format!("windows[{i}].{name}");
         if series_id.trim().is_empty() {
             return Err(EngineError::invalid(field("series_id"), "is empty"));
         }
-        if freq <= 0 {
-            return Err(EngineError::invalid(
-                field("freq_seconds"),
-                format!("must be a positive number of seconds, got {freq}"),
-            ));
-        }
+        let freq = frequency_from_fields(freq_seconds, freq_months)
+            .map_err(|(name, why)| EngineError::invalid(field(name), why))?;
         let Some(start) = start else {
             return Err(EngineError::invalid(field("start"), "is missing"));
         };
-        let start = i128::from(start.seconds);
-        let n = values.len() as i128;
-        let f = i128::from(freq);
-        let context = config.map_or(0, |c| c.context_length) as i128;
-        // first context step (front padding included) through the last forecast step
-        let end = start + (n - 1).max(0) * f;
-        let first = start.min(end - (context - 1).max(0) * f);
-        let last = end + horizon as i128 * f;
-        if !in_range(start) || !in_range(first) || !in_range(last) {
+        let start = start.seconds;
+        let n = values.len();
+        let context = config.map_or(0, |c| c.context_length);
+        // first context step (front padding included) through the last forecast step; the
+        // lengths are bounded by the message size, far below i64
+        let end = freq.step(start, n.saturating_sub(1) as i64);
+        let first = end.and_then(|end| freq.step(end, 1 - context.max(1) as i64));
+        let last = end.and_then(|end| freq.step(end, horizon as i64));
+        let fits = |t: Option<i64>| t.is_some_and(|t| in_range(i128::from(t)));
+        if !in_range(i128::from(start)) || !fits(first) || !fits(last) {
             return Err(EngineError::invalid(
                 field("start"),
                 format!(
-                    "the window and its forecast steps leave the timestamps a protobuf Timestamp can hold (start {start}, freq {freq} s, {n} points, horizon {horizon})"
+                    "the window and its forecast steps leave the timestamps a protobuf Timestamp can hold (start {start}, freq {freq}, {n} points, horizon {horizon})"
                 ),
             ));
         }
@@ -451,7 +450,7 @@ fn plan(
         let latest = values
             .iter()
             .rposition(|v| v.is_finite())
-            .map_or(0, |k| (start + k as i128 * f) as i64);
+            .map_or(0, |k| freq.step_saturating(start, k as i64));
         let error = |label: &'static str, reason: String| {
             Route::Error(
                 SeriesError {
@@ -473,7 +472,7 @@ fn plan(
             error(
                 "freq_mismatch",
                 format!(
-                    "freq_seconds {freq} does not match model {:?}, which forecasts a {}-second grid",
+                    "spacing {freq} does not match model {:?}, which forecasts a {} grid",
                     model.name, c.freq
                 ),
             )
@@ -487,7 +486,7 @@ fn plan(
             )
         } else {
             let timestamps: Vec<i64> = (0..values.len())
-                .map(|k| (start + k as i128 * f) as i64)
+                .map(|k| freq.step_saturating(start, k as i64))
                 .collect();
             let history = History::new(series_id.clone(), timestamps, values);
             match config {
@@ -513,8 +512,8 @@ fn plan(
         // a window shorter than the history the model reads (e.g. an ingest `window` below a
         // DeepAR's context + longest lag) gives a forecast from less than the model was trained
         // on: say so, as for a window the ingest has not fully rebuilt
-        let short = matches!(route, Route::Neural(_))
-            && config.is_some_and(|c| n < c.history_points() as i128);
+        let short =
+            matches!(route, Route::Neural(_)) && config.is_some_and(|c| n < c.history_points());
         windows.push(WindowPlan {
             series_id,
             freq,
@@ -659,11 +658,16 @@ type NaiveForecast = (Vec<i64>, Vec<f64>, Vec<QuantileValues>);
 /// The seasonal naive forecast of a window, season from its frequency. Quantiles are empty when
 /// the window cannot give them (no two consecutive observed points: see
 /// `seasonal_difference_quantiles`).
-fn naive_forecast(h: &History, freq: i64, horizon: usize, levels: &[f64]) -> Option<NaiveForecast> {
+fn naive_forecast(
+    h: &History,
+    freq: Frequency,
+    horizon: usize,
+    levels: &[f64],
+) -> Option<NaiveForecast> {
     let season = season_for_freq(freq);
     let mean = seasonal_naive(&h.values, season, horizon)?;
     let last = *h.timestamps.last()?;
-    let timestamps = (1..=horizon as i64).map(|k| last + k * freq).collect();
+    let timestamps = freq.following(last, horizon);
     // laid out per level directly: no per-step rows to transpose (a forecast's allocations are
     // most of its cost)
     let quantiles = match seasonal_difference_quantiles(&h.values, season, levels) {
@@ -696,7 +700,7 @@ mod tests {
             (0..6).map(|k| 1000 + k * 3600).collect(),
             vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
         );
-        let (ts, mean, q) = naive_forecast(&h, 3600, 3, &[0.1, 0.9]).unwrap();
+        let (ts, mean, q) = naive_forecast(&h, Frequency::Seconds(3600), 3, &[0.1, 0.9]).unwrap();
         assert_eq!(ts, vec![1000 + 6 * 3600, 1000 + 7 * 3600, 1000 + 8 * 3600]);
         assert_eq!(mean, vec![6.0, 6.0, 6.0]);
         assert_eq!(q.len(), 2);
@@ -705,7 +709,7 @@ mod tests {
         assert!((q[0].values[0] - 7.0).abs() < 1e-12);
         // one observed point: a point forecast, no intervals
         let h = History::new("s", vec![0, 3600], vec![f64::NAN, 2.0]);
-        let (_, mean, q) = naive_forecast(&h, 3600, 2, &[0.5]).unwrap();
+        let (_, mean, q) = naive_forecast(&h, Frequency::Seconds(3600), 2, &[0.5]).unwrap();
         assert_eq!(mean, vec![2.0, 2.0]);
         assert!(q.is_empty());
     }
@@ -714,10 +718,13 @@ mod tests {
     fn a_window_of_one_season_still_gets_finite_intervals() {
         // a year of monthly points (season 12) has no seasonal difference: the one-step
         // differences give the intervals, as they did [NaN, NaN] in `seer up` before
-        let month = 30 * 86_400;
+        let month = Frequency::MONTHLY;
         let values: Vec<f64> = (0..12).map(|k| 100.0 + (k % 4) as f64).collect();
-        let h = History::new("m", (0..12).map(|k| k * month).collect(), values.clone());
-        let (_, mean, q) = naive_forecast(&h, month, 3, &[0.1, 0.9]).unwrap();
+        let jan = 1_704_067_200; // 2024-01-01
+        let h = History::new("m", month.following(jan, 12), values.clone());
+        let (ts, mean, q) = naive_forecast(&h, month, 3, &[0.1, 0.9]).unwrap();
+        // 2025-02-01, 2025-03-01, 2025-04-01: calendar months, not 30-day steps
+        assert_eq!(ts, [1_738_368_000, 1_740_787_200, 1_743_465_600]);
         assert_eq!(mean, values[..3].to_vec());
         assert_eq!(q.len(), 2);
         for level in &q {

@@ -16,7 +16,16 @@ use seer_proto::convert::seconds;
 use seer_proto::v1::{ForecastBatchRequest, ListModelsRequest, ModelInfo};
 use tonic::Code;
 
-fn infos(list: Vec<ModelInfo>) -> HashMap<String, ModelInfo> {
+/// The engine's ListModels answer, by model name.
+async fn infos(
+    client: &mut seer_proto::v1::engine_client::EngineClient<tonic::transport::Channel>,
+) -> HashMap<String, ModelInfo> {
+    let list = client
+        .list_models(ListModelsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .models;
     list.into_iter().map(|m| (m.name.clone(), m)).collect()
 }
 
@@ -25,14 +34,7 @@ async fn forecasts_a_batch_with_each_checkpoint() {
     let engine = start(EngineConfig::default()).await;
     let mut client = engine.client().await;
 
-    let models = infos(
-        client
-            .list_models(ListModelsRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .models,
-    );
+    let models = infos(&mut client).await;
     let mut names: Vec<&String> = models.keys().collect();
     names.sort();
     assert_eq!(
@@ -337,6 +339,94 @@ async fn series_the_checkpoint_leaves_to_seasonal_naive_are_answered_by_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calendar_windows_are_forecast_in_calendar_steps() {
+    let dir = TempDir::new("monthly");
+    let mut c = config(seer_model::ModelKind::Deepar);
+    c.freq = seer_model::Frequency::MONTHLY;
+    c.time_features = vec![seer_core::features::TimeFeature::MonthOfYear];
+    let weights = seer_model::checkpoint::init_weights(&c, 7).unwrap();
+    seer_model::checkpoint::save(&dir.path().join("monthly"), &c, &weights).unwrap();
+    let engine = start_in(
+        EngineConfig {
+            default_model: Some("monthly".into()),
+            ..EngineConfig::default()
+        },
+        dir,
+    )
+    .await;
+    let mut client = engine.client().await;
+    let listed = infos(&mut client).await;
+    let monthly = &listed["monthly"];
+    assert_eq!((monthly.freq_seconds, monthly.freq_months), (0, 1));
+
+    // two years of month ends from 2020-01-31: the leap February is the 29th
+    let jan_end = 1_580_428_800;
+    let month_ends = |id: &str| seer_proto::v1::SeriesWindow {
+        start: Some(seer_proto::convert::timestamp(jan_end)),
+        freq_seconds: 0,
+        freq_months: 1,
+        ..window(id, values(24, 0.0))
+    };
+    // 2022-01-31, 2022-02-28, 2022-03-31, 2022-04-30
+    let expected = [1_643_587_200, 1_646_006_400, 1_648_684_800, 1_651_276_800];
+    for model in ["monthly", SEASONAL_NAIVE] {
+        let resp = client
+            .forecast(request(model, vec![month_ends("m")]))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(resp.errors.is_empty(), "{model}: {:?}", resp.errors);
+        let f = &resp.forecasts[0];
+        assert_eq!(f.model, model);
+        let steps: Vec<i64> = f.timestamps.iter().map(seconds).collect();
+        assert_eq!(steps, expected, "{model}");
+        assert!(
+            f.quantiles
+                .iter()
+                .all(|q| q.values.iter().all(|v| v.is_finite())),
+            "{model}: {:?}",
+            f.quantiles
+        );
+    }
+    // the seasonal naive's season is a year of months
+    let resp = client
+        .forecast(request(SEASONAL_NAIVE, vec![month_ends("m")]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        resp.forecasts[0].mean,
+        seasonal_naive(&values(24, 0.0), 12, 4).unwrap()
+    );
+
+    // an hourly window to a monthly model is that series' error
+    let resp = client
+        .forecast(request("monthly", vec![window("hourly", values(24, 0.0))]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resp.errors.len(), 1);
+    assert!(
+        resp.errors[0].reason.contains("spacing 1h") && resp.errors[0].reason.contains("1mo"),
+        "{:?}",
+        resp.errors
+    );
+    // both spacings set is a bad request naming the field
+    let mut both = month_ends("m");
+    both.freq_seconds = HOUR;
+    let status = client
+        .forecast(request("monthly", vec![both]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().starts_with("windows[0].freq_months: "),
+        "{status:?}"
+    );
+    engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_name_their_field() {
     let engine = start(EngineConfig::default()).await;
     let mut client = engine.client().await;
@@ -408,7 +498,7 @@ async fn bad_requests_name_their_field() {
     assert_eq!(resp.errors.len(), 1);
     assert_eq!(resp.errors[0].series_id, "daily");
     assert!(
-        resp.errors[0].reason.contains("freq_seconds 86400"),
+        resp.errors[0].reason.contains("spacing 1d"),
         "{:?}",
         resp.errors
     );
@@ -756,13 +846,8 @@ async fn ready_only_after_every_model_loaded_and_warmed_up() {
 async fn a_pinned_version_is_served_or_not_found() {
     let engine = start(EngineConfig::default()).await;
     let mut client = engine.client().await;
-    let models = client
-        .list_models(ListModelsRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .models;
-    let lstm = models.iter().find(|m| m.name == "lstm").unwrap();
+    let models = infos(&mut client).await;
+    let lstm = &models["lstm"];
     assert!(lstm.max_horizon >= lstm.horizon && lstm.max_horizon > 0);
     let mut pinned = request("lstm", vec![window("a", values(48, 0.0))]);
     pinned.model_version = lstm.version.clone();

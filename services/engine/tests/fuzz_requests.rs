@@ -200,6 +200,7 @@ fn window() -> impl Strategy<Value = SeriesWindow> {
                 series_id,
                 start,
                 freq_seconds,
+                freq_months: 0,
                 values,
                 partial,
             },
@@ -363,6 +364,7 @@ fn window_at(seconds: i64, freq_seconds: i64, values: Vec<f64>) -> SeriesWindow 
         series_id: "a".into(),
         start: Some(prost_types::Timestamp { seconds, nanos: 0 }),
         freq_seconds,
+        freq_months: 0,
         values,
         partial: false,
     }

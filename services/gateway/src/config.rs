@@ -2,9 +2,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use seer_core::time::Frequency;
 use seer_runtime::config::fields;
 use seer_runtime::{GrpcConfig, KafkaConfig, TlsFiles, Topics};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::error::GatewayError;
 
@@ -37,9 +38,8 @@ pub struct GatewayConfig {
     /// name a known series instead of sending its history; 0 keeps none (and reads no
     /// observations).
     pub history_window: usize,
-    /// Grid of the kept history, in seconds (`"1h"` in files).
-    #[serde(deserialize_with = "frequency")]
-    pub history_freq: i64,
+    /// Grid of the kept history (`"1h"`, or `"1mo"` for a calendar spacing, in files).
+    pub history_freq: Frequency,
     /// Longest horizon a Forecast may ask of an autoregressive model or seasonal naive (a TCN's
     /// limit is its configured horizon); the engine's own limit is 10 000.
     pub max_horizon: u32,
@@ -57,11 +57,6 @@ pub struct GatewayConfig {
     pub topics: Topics,
     #[serde(skip)]
     pub grpc: GrpcConfig,
-}
-
-fn frequency<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let s = String::deserialize(d)?;
-    seer_core::time::parse_frequency(&s).map_err(serde::de::Error::custom)
 }
 
 impl Default for GatewayConfig {
@@ -103,7 +98,7 @@ impl GatewayConfig {
         if self.max_message_bytes < 1024 {
             return bad("gateway.max_message_bytes", "must be at least 1024");
         }
-        if self.history_window > 0 && self.history_freq <= 0 {
+        if self.history_window > 0 && !self.history_freq.is_valid() {
             return bad(
                 "gateway.history_freq",
                 "must be a positive number of seconds",
@@ -143,7 +138,7 @@ mod tests {
     fn defaults_are_valid() {
         let c = GatewayConfig::default();
         c.validate().unwrap();
-        assert_eq!(c.history_freq, 3600);
+        assert_eq!(c.history_freq, Frequency::Seconds(3600));
         assert_eq!(c.engine_timeout, Duration::from_secs(10));
         assert_eq!(c.admin_token, None);
         assert_eq!(c.tls().unwrap(), None);

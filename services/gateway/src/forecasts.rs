@@ -10,6 +10,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use prost::Message as _;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureRecord};
+use seer_proto::convert::frequency_from_fields;
 use seer_proto::v1::forecasts_server::Forecasts;
 use seer_proto::v1::{
     BatchGetLatestRequest, BatchGetLatestResponse, Forecast, ForecastBatchRequest, ForecastRequest,
@@ -134,14 +135,8 @@ impl ForecastsService {
                         "is infinite (NaN marks a missing point)",
                     ));
                 }
-                if h.freq_seconds <= 0 {
-                    return Err(RequestError::invalid(
-                        "history.freq_seconds",
-                        format!(
-                            "must be a positive number of seconds, got {}",
-                            h.freq_seconds
-                        ),
-                    ));
+                if let Err((field, why)) = frequency_from_fields(h.freq_seconds, h.freq_months) {
+                    return Err(RequestError::invalid(format!("history.{field}"), why));
                 }
                 if h.start.is_none() {
                     return Err(RequestError::invalid("history.start", "is missing"));

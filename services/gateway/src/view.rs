@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use seer_core::stream::SeriesWindow as Window;
-use seer_proto::convert::timestamp;
+use seer_core::time::Frequency;
+use seer_proto::convert::{frequency_fields, timestamp};
 use seer_proto::v1::{Forecast, SeriesWindow};
 use tokio::sync::broadcast;
 
@@ -105,12 +106,12 @@ impl LatestView {
 /// The last `window` points of each series on a fixed grid, from the observations topic.
 pub struct HistoryView {
     map: Mutex<HashMap<String, Window>>,
-    freq: i64,
+    freq: Frequency,
     window: usize,
 }
 
 impl HistoryView {
-    pub fn new(freq: i64, window: usize) -> Result<Self, seer_core::CoreError> {
+    pub fn new(freq: Frequency, window: usize) -> Result<Self, seer_core::CoreError> {
         // fail here, not on the first observation
         Window::try_new(freq, window)?;
         Ok(HistoryView {
@@ -138,12 +139,14 @@ impl HistoryView {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let w = map.get(id)?;
         let start = w.first_timestamp()?;
+        let (freq_seconds, freq_months) = frequency_fields(w.freq());
         Some(SeriesWindow {
             series_id: id.to_string(),
             start: Some(timestamp(start)),
-            freq_seconds: w.freq(),
+            freq_seconds,
             values: w.values(),
             partial: !w.is_full(),
+            freq_months,
         })
     }
 }
@@ -188,7 +191,7 @@ mod tests {
 
     #[test]
     fn history_keeps_a_window_per_series() {
-        let h = HistoryView::new(3600, 4).unwrap();
+        let h = HistoryView::new(Frequency::Seconds(3600), 4).unwrap();
         for k in 0..6 {
             h.insert("s", 7200 + k * 3600, k as f64);
         }
@@ -197,6 +200,6 @@ mod tests {
         assert_eq!(w.start.unwrap().seconds, 7200 + 2 * 3600);
         assert!(!w.partial);
         assert!(h.window("t").is_none());
-        assert!(HistoryView::new(0, 4).is_err());
+        assert!(HistoryView::new(Frequency::Seconds(0), 4).is_err());
     }
 }

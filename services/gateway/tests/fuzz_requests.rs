@@ -152,7 +152,7 @@ fn fixture() -> &'static Fixture {
                 },
                 engine: format!("http://{engine}"),
                 history_window: 8,
-                history_freq: HOUR,
+                history_freq: HOUR.into(),
                 ..Default::default()
             };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -293,6 +293,7 @@ fn history() -> impl Strategy<Value = Option<SeriesWindow>> {
                 series_id,
                 start,
                 freq_seconds,
+                freq_months: 0,
                 values,
                 partial,
             },
@@ -512,6 +513,7 @@ fn edge_forecast_requests_are_answered_or_refused_for_a_reason() {
         series_id: "a".into(),
         start: Some(prost_types::Timestamp { seconds, nanos: 0 }),
         freq_seconds,
+        freq_months: 0,
         values,
         partial: false,
     };

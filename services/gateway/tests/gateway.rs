@@ -234,7 +234,7 @@ fn config(bootstrap: &str, engine: SocketAddr) -> GatewayConfig {
         },
         engine: format!("http://{engine}"),
         history_window: 8,
-        history_freq: HOUR,
+        history_freq: HOUR.into(),
         ..Default::default()
     }
 }
@@ -405,6 +405,7 @@ fn history(values: Vec<f64>) -> Option<SeriesWindow> {
         series_id: String::new(),
         start: Some(timestamp(T0)),
         freq_seconds: HOUR,
+        freq_months: 0,
         values,
         partial: false,
     })

@@ -3,6 +3,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use seer_core::stream::{BatchPolicy, FrequencyRule};
+use seer_core::time::Frequency;
 use seer_runtime::{GrpcConfig, KafkaConfig, Topics};
 use serde::Deserialize;
 
@@ -109,9 +110,8 @@ impl IngestConfig {
         Duration::from_millis(self.engine_timeout_ms)
     }
 
-    pub fn default_freq(&self) -> Result<i64, IngestError> {
-        seer_core::time::parse_frequency(&self.freq)
-            .map_err(|e| IngestError::Config("ingest.freq", e.to_string()))
+    pub fn default_freq(&self) -> Result<Frequency, IngestError> {
+        Frequency::parse(&self.freq).map_err(|e| IngestError::Config("ingest.freq", e.to_string()))
     }
 
     pub fn freq_rules(&self) -> Result<Vec<FrequencyRule>, IngestError> {
@@ -120,7 +120,7 @@ impl IngestConfig {
             .map(|(prefix, f)| {
                 Ok(FrequencyRule {
                     prefix: prefix.clone(),
-                    freq: seer_core::time::parse_frequency(f).map_err(|e| {
+                    freq: Frequency::parse(f).map_err(|e| {
                         IngestError::Config("ingest.frequencies", format!("{prefix:?}: {e}"))
                     })?,
                 })
@@ -215,7 +215,7 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.window, 168);
         assert_eq!(c.policy(), BatchPolicy::default());
-        assert_eq!(c.default_freq().unwrap(), 3600);
+        assert_eq!(c.default_freq().unwrap(), Frequency::Seconds(3600));
     }
 
     #[test]
@@ -224,7 +224,7 @@ mod tests {
         let cases: [Case; 8] = [
             (|c| c.max_batch = 0, "ingest.max_batch"),
             (|c| c.max_in_flight = 0, "ingest.max_in_flight"),
-            (|c| c.freq = "1y".into(), "ingest.freq"),
+            (|c| c.freq = "1M".into(), "ingest.freq"),
             (|c| c.quantiles = vec![0.5, 1.0], "ingest.quantiles"),
             (
                 |c| {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use seer_core::stream::{
     DeadLetterReason, DueTracker, FastMap, FastSet, OffsetTracker, SeriesKey, WindowStore,
 };
-use seer_proto::convert::{decode_observation, seconds, timestamp};
+use seer_proto::convert::{decode_observation, frequency_fields, seconds, timestamp};
 use seer_proto::v1::SeriesWindow;
 
 use crate::config::IngestConfig;
@@ -172,12 +172,14 @@ impl IngestState {
                     continue;
                 };
                 let w = entry.window();
+                let (freq_seconds, freq_months) = frequency_fields(w.freq());
                 windows.push(SeriesWindow {
                     series_id: key.series_id.clone(),
                     start: w.first_timestamp().map(timestamp),
-                    freq_seconds: self.store.freq_for(&key.series_id),
+                    freq_seconds,
                     values: w.values(),
                     partial: entry.is_partial(),
+                    freq_months,
                 });
                 series.push(InFlight {
                     key,
@@ -459,6 +461,42 @@ mod tests {
             assert_eq!(state.take_committable(), want, "after event {i}");
         }
         assert_eq!(state.series_count(), 0);
+    }
+
+    #[test]
+    fn a_calendar_rule_gives_monthly_windows() {
+        let mut cfg = config();
+        cfg.frequencies.insert("sales.*".into(), "1mo".into());
+        let mut state = IngestState::new(&cfg).unwrap();
+        let now = Instant::now();
+        let day = |s: &str| seer_core::time::parse_timestamp(s).unwrap();
+        // month ends, then another day of October: the same slot, the later point wins
+        for (offset, (date, value)) in [
+            ("2023-08-31", 8.0),
+            ("2023-10-31", 10.0),
+            ("2023-09-30", 9.0),
+            ("2023-10-15", 10.5),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let p = obs("sales.eu", day(date), value);
+            state.on_message(message(offset as i64, None, &p), NOW, now);
+        }
+        let b = state.take_batch(now + Duration::from_secs(1)).unwrap();
+        let w = &b.windows[0];
+        assert_eq!((w.freq_seconds, w.freq_months), (0, 1));
+        assert_eq!(w.values, vec![8.0, 9.0, 10.5]);
+        // counted back from the newest slot's first point (31 October): month ends
+        assert_eq!(w.start.as_ref().map(seconds), Some(day("2023-08-31")));
+        // series without the rule stay on the hourly default
+        let p = obs("other", T0, 1.0);
+        state.on_message(message(9, None, &p), NOW, now);
+        let b = state.take_batch(now + Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            (b.windows[0].freq_seconds, b.windows[0].freq_months),
+            (3600, 0)
+        );
     }
 
     #[test]

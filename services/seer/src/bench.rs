@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use seer_core::time::parse_timestamp;
+use seer_core::time::{Frequency, parse_timestamp};
 use seer_gpu::ops::{self, Activation, GemmSpec};
 use seer_gpu::{GpuContext, Recorder, Tensor};
 use seer_model::checkpoint::{Weights, init_weights};
@@ -239,7 +239,7 @@ fn bench_deepar(
 ) -> anyhow::Result<Row> {
     let config = ModelConfig {
         model: ModelKind::Deepar,
-        freq: 3600,
+        freq: Frequency::Seconds(3600),
         context_length: 168,
         horizon: 24,
         time_features: seer_core::features::default_time_features(3600),
@@ -317,7 +317,7 @@ pub fn run_train(
     let batch = if reduced { 16 } else { 4096 };
     let config = ModelConfig {
         model: ModelKind::Deepar,
-        freq: 3600,
+        freq: Frequency::Seconds(3600),
         context_length: 144,
         horizon: 24,
         time_features: seer_core::features::default_time_features(3600),

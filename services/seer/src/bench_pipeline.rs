@@ -537,7 +537,7 @@ fn write_lstm(dir: &Path) -> anyhow::Result<()> {
         kernel_size: 3,
         classes: String::new(),
     };
-    let mut config = build_config("lstm", FREQ, &sizes)?;
+    let mut config = build_config("lstm", FREQ.into(), &sizes)?;
     config.input_size = Some(config.derived_input_size());
     let weights = seer_model::checkpoint::init_weights(&config, 7)?;
     seer_model::checkpoint::save(&dir.join("lstm"), &config, &weights)?;
@@ -653,6 +653,7 @@ impl Setup<'_> {
                 freq_seconds: FREQ,
                 values: (0..LSTM_CONTEXT).map(|k| (k % 24) as f64).collect(),
                 partial: false,
+                freq_months: 0,
             }],
             horizon: HORIZON,
             quantiles: vec![0.1, 0.5, 0.9],

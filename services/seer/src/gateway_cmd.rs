@@ -34,7 +34,7 @@ pub struct GatewayArgs {
     /// gateway.history_window: points kept per series for Forecast by id (0: none)
     #[arg(long)]
     pub history_window: Option<String>,
-    /// gateway.history_freq: seconds, or 15min, 1h, 1d
+    /// gateway.history_freq: seconds, or 15min, 1h, 1d, or calendar 1mo, 1q, 1y
     #[arg(long)]
     pub history_freq: Option<String>,
     /// gateway.tls_cert: certificate chain (PEM); with --tls-key turns TLS on

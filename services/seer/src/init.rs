@@ -2,7 +2,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use seer_core::frequency::{FrequencyDefaults, describe_frequency};
+use seer_core::frequency::FrequencyDefaults;
+use seer_core::time::Frequency;
 use seer_model::checkpoint::{init_weights, save};
 use seer_model::{ModelConfig, ModelKind};
 
@@ -13,7 +14,7 @@ pub struct InitArgs {
     /// lstm | deepar | tcn | seq2seq | rnn | bilstm | classifier
     #[arg(long = "type")]
     pub kind: String,
-    /// Spacing of the series: seconds, or 15min, 1h, 1d, 1w
+    /// Spacing of the series: seconds, or 15min, 1h, 1d, 1w, or calendar 1mo, 1q, 1y
     #[arg(long, default_value = "1h")]
     pub freq: String,
     #[command(flatten)]
@@ -65,9 +66,9 @@ pub struct SizeArgs {
     pub classes: String,
 }
 
-/// "3600", "15min", "1h", "1d", "1w" → seconds.
-pub fn parse_freq(s: &str) -> Result<i64, BadInput> {
-    seer_core::time::parse_frequency(s).map_err(|e| BadInput(e.to_string()))
+/// "3600", "15min", "1h", "1d", "1w", or a calendar spacing "1mo", "1q", "1y".
+pub fn parse_freq(s: &str) -> Result<Frequency, BadInput> {
+    Frequency::parse(s).map_err(|e| BadInput(e.to_string()))
 }
 
 fn list<T: std::str::FromStr>(what: &str, s: &str) -> Result<Vec<T>, BadInput> {
@@ -81,7 +82,7 @@ fn list<T: std::str::FromStr>(what: &str, s: &str) -> Result<Vec<T>, BadInput> {
         .collect()
 }
 
-pub fn build_config(kind: &str, freq: i64, a: &SizeArgs) -> anyhow::Result<ModelConfig> {
+pub fn build_config(kind: &str, freq: Frequency, a: &SizeArgs) -> anyhow::Result<ModelConfig> {
     let kind = ModelKind::parse(kind).map_err(|e| BadInput(e.to_string()))?;
     let recurrent = kind != ModelKind::Tcn;
     let defaults = FrequencyDefaults::for_freq(freq);
@@ -163,7 +164,7 @@ pub fn describe_choices(config: &ModelConfig, a: &SizeArgs) -> String {
         .collect();
     let mut out = format!(
         "frequency {}{}: context {}{}, horizon {}{}",
-        describe_frequency(config.freq),
+        config.freq,
         if cycles.is_empty() {
             String::new()
         } else {

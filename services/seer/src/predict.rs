@@ -5,7 +5,7 @@ use clap::Args;
 use seer_core::csv::read_long_csv;
 use seer_core::quantiles::parse_levels;
 use seer_core::series::regularize;
-use seer_core::time::format_timestamp;
+use seer_core::time::{Frequency, format_timestamp};
 use seer_gpu::GpuContext;
 use seer_model::{History, Model, PredictOptions, Prediction};
 use serde_json::{Value, json};
@@ -35,7 +35,7 @@ pub struct PredictArgs {
 }
 
 /// Reads the CSV and lays every series on the model's time grid (gaps → missing points).
-pub fn load_histories(path: &std::path::Path, freq: i64) -> anyhow::Result<Vec<History>> {
+pub fn load_histories(path: &std::path::Path, freq: Frequency) -> anyhow::Result<Vec<History>> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let dataset = read_long_csv(std::io::BufReader::new(file))
         .with_context(|| format!("reading {}", path.display()))?;
@@ -48,7 +48,7 @@ pub fn load_histories(path: &std::path::Path, freq: i64) -> anyhow::Result<Vec<H
         .map(|s| {
             let grid = regularize(s, freq).with_context(|| {
                 format!(
-                    "{}: series {:?} does not fit the model's {freq}-second grid",
+                    "{}: series {:?} does not fit the model's {freq} grid",
                     path.display(),
                     s.id
                 )

@@ -191,7 +191,7 @@ pub struct IngestArgs {
     /// ingest.window: points kept per series
     #[arg(long)]
     pub window: Option<String>,
-    /// ingest.freq: series spacing, seconds or 15min, 1h, 1d
+    /// ingest.freq: series spacing, seconds or 15min, 1h, 1d, or calendar 1mo, 1q, 1y
     #[arg(long)]
     pub freq: Option<String>,
     /// ingest.horizon

@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::Args;
 use seer_core::csv::read_long_csv;
 use seer_core::series::infer_frequency;
+use seer_core::time::Frequency;
 use seer_gpu::GpuContext;
 use seer_model::checkpoint::{init_weights, save};
 use seer_model::train::{EpochReport, EpochScore, TrainOptions, train};
@@ -103,7 +104,7 @@ fn select_baseline(
     Ok(())
 }
 
-fn model_config(a: &TrainArgs, data_freq: Option<i64>) -> anyhow::Result<ModelConfig> {
+fn model_config(a: &TrainArgs, data_freq: Option<Frequency>) -> anyhow::Result<ModelConfig> {
     if let Some(path) = &a.config {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -114,7 +115,10 @@ fn model_config(a: &TrainArgs, data_freq: Option<i64>) -> anyhow::Result<ModelCo
             .entry("model")
             .or_insert_with(|| toml::Value::String(a.model.clone()));
         if let Some(f) = data_freq {
-            table.entry("freq").or_insert(toml::Value::Integer(f));
+            table.entry("freq").or_insert(match f {
+                Frequency::Seconds(s) => toml::Value::Integer(s),
+                Frequency::Months(_) => toml::Value::String(f.to_string()),
+            });
         }
         let config: ModelConfig = table
             .try_into()
@@ -177,12 +181,13 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         std::fs::File::open(&a.data).with_context(|| format!("opening {}", a.data.display()))?;
     let dataset = read_long_csv(std::io::BufReader::new(file))
         .with_context(|| format!("reading {}", a.data.display()))?;
-    let freqs: Vec<i64> = dataset
+    // the finest spacing among the series: coarser ones then have gaps rather than points off
+    // the grid
+    let data_freq = dataset
         .series
         .iter()
         .filter_map(|s| infer_frequency(&s.timestamps))
-        .collect();
-    let data_freq = freqs.iter().min().copied();
+        .min_by_key(|f| f.nominal_seconds());
     let mut config = model_config(a, data_freq)?;
     config.input_size = Some(config.derived_input_size());
     if config.model == ModelKind::Deepar && config.series_ids.is_none() {

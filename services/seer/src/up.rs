@@ -100,7 +100,7 @@ fn train_demo_model(ctx: &GpuContext, dir: &std::path::Path) -> anyhow::Result<(
         kernel_size: 3,
         classes: String::new(),
     };
-    let mut config = build_config("lstm", FREQ, &sizes)?;
+    let mut config = build_config("lstm", FREQ.into(), &sizes)?;
     config.input_size = Some(config.derived_input_size());
     let data: Vec<History> = demo_series(24, 24 * 21)?
         .into_iter()
@@ -369,7 +369,7 @@ async fn up(a: &UpArgs, config: SeerConfig) -> anyhow::Result<()> {
         seer_gateway::GatewayConfig {
             kafka: kafka.clone(),
             engine: format!("http://{engine_addr}"),
-            history_freq: FREQ,
+            history_freq: FREQ.into(),
             ..config.gateway()
         },
         &registry,

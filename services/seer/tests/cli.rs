@@ -794,6 +794,111 @@ fn train_prints_its_frequency_defaults_and_the_held_out_winners() {
 }
 
 #[test]
+fn monthly_and_quarterly_data_train_and_forecast_on_the_calendar() {
+    let dir = tmp("calendar");
+    let data_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data");
+    let monthly = format!("{data_dir}/elnino_monthly.csv");
+    let out = dir.join("monthly").to_string_lossy().into_owned();
+    let o = seer(&[
+        "train", "--data", &monthly, "--model", "deepar", "--out", &out, "--epochs", "1",
+        "--hidden", "4", "--layers", "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("frequency 1mo (year = 12 steps): context 24 (default), horizon 18 (default)"),
+        "{err}"
+    );
+    assert!(err.contains("seasonal naive season 12"), "{err}");
+    let config = checkpoint_config(&out);
+    assert_eq!(config["freq"], "1mo");
+    assert_eq!(
+        config["time_features"],
+        serde_json::json!(["month_of_year"])
+    );
+    let o = seer(&[
+        "predict",
+        "--checkpoint",
+        &out,
+        "--data",
+        &monthly,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let steps = v[0]["timestamps"].as_array().unwrap();
+    assert_eq!(steps.len(), 18);
+    // the series ends 2010-12-01: forecasts fall on month starts, not every 30 days
+    assert_eq!(steps[0], "2011-01-01T00:00:00Z");
+    assert_eq!(steps[1], "2011-02-01T00:00:00Z");
+    assert_eq!(steps[2], "2011-03-01T00:00:00Z");
+    assert_eq!(steps[17], "2012-06-01T00:00:00Z");
+
+    // quarter ends stay quarter ends; the seasonal naive is scored on its season of 4
+    let quarterly = format!("{data_dir}/us_macro_quarterly.csv");
+    let out = dir.join("quarterly").to_string_lossy().into_owned();
+    let o = seer(&[
+        "train", "--data", &quarterly, "--model", "lstm", "--out", &out, "--epochs", "1",
+        "--hidden", "4", "--layers", "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(checkpoint_config(&out)["freq"], "1q");
+    let o = seer(&[
+        "predict",
+        "--checkpoint",
+        &out,
+        "--data",
+        &quarterly,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let steps = v[0]["timestamps"].as_array().unwrap();
+    // 2009-09-30 is the last quarter
+    assert_eq!(steps[0], "2009-12-31T00:00:00Z");
+    assert_eq!(steps[1], "2010-03-31T00:00:00Z");
+    assert_eq!(steps[2], "2010-06-30T00:00:00Z");
+    let o = seer(&[
+        "eval",
+        "--checkpoint",
+        &out,
+        "--data",
+        &quarterly,
+        "--horizon",
+        "4",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["season"], 4, "{v}");
+
+    // a monthly model refuses data finer than its calendar grid, naming the series
+    let hourly = write(&dir, "h.csv", &hourly_csv());
+    let ck = dir.join("monthly").to_string_lossy().into_owned();
+    expect_bad(
+        &seer(&["predict", "--checkpoint", &ck, "--data", &hourly]),
+        "series \"a\": timestamps 2024-01-01T00:00:00Z and 2024-01-01T01:00:00Z fall in the same 1mo period",
+    );
+    // and --freq takes the calendar spellings
+    let o = seer(&[
+        "model",
+        "init",
+        "--type",
+        "lstm",
+        "--freq",
+        "1y",
+        "--out",
+        &dir.join("yearly").to_string_lossy(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("frequency 1y: context 12"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn seer_up_runs_the_pipeline_on_the_embedded_broker() {
     let o = Command::new(env!("CARGO_BIN_EXE_seer"))
         .args([

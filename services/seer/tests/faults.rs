@@ -542,6 +542,7 @@ async fn flood(url: String, clients: usize, until: Instant, pid: u32, out: std::
                             nanos: 0,
                         }),
                         freq_seconds: 3600,
+                        freq_months: 0,
                         values: values.clone(),
                         ..Default::default()
                     }),

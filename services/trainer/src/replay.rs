@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use seer_core::rng::SplitMix64;
+use seer_core::time::Frequency;
 use seer_model::History;
 
 /// One window: `values.len()` consecutive grid points of a series, none missing.
@@ -14,7 +15,7 @@ use seer_model::History;
 pub struct Segment {
     pub series: Arc<str>,
     pub start: i64,
-    pub freq: i64,
+    pub freq: Frequency,
     pub values: Vec<f32>,
     /// Order of arrival; a round trains on and holds out windows newer than the last round's.
     pub seq: u64,
@@ -25,7 +26,7 @@ impl Segment {
         History::new(
             self.series.to_string(),
             (0..self.values.len() as i64)
-                .map(|k| self.start + k * self.freq)
+                .map(|k| self.freq.step_saturating(self.start, k))
                 .collect(),
             self.values.iter().map(|&v| f64::from(v)).collect(),
         )
@@ -127,7 +128,7 @@ mod tests {
         Segment {
             series: id.into(),
             start,
-            freq: 60,
+            freq: Frequency::Seconds(60),
             values: vec![1.0, 2.0, 3.0],
             seq: 0,
         }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use seer_core::stream::{FastMap, Placement, SeriesWindow};
+use seer_core::time::Frequency;
 use seer_proto::v1::Forecast;
 
 use crate::quality::{Point, Rolling};
@@ -75,7 +76,7 @@ impl SeriesState {
 /// The shapes the trainer works with, from the model's config.
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
-    pub freq: i64,
+    pub freq: Frequency,
     pub context: usize,
     pub horizon: usize,
     /// MASE's seasonal lag.
@@ -173,7 +174,7 @@ impl StreamState {
         }
         let seg_len = self.shape.segment_len();
         let horizon = self.shape.horizon;
-        let season = self.shape.season as i64;
+        let season = self.shape.season;
         let st = self.state_of(id);
         let placed = st
             .window
@@ -184,13 +185,13 @@ impl StreamState {
             Placement::Started | Placement::Reset { .. } => st.since_capture = 1,
             Placement::Backfilled | Placement::Duplicate => {}
         }
+        // an advanced point is the newest slot, so a lag is that many slots back
         if matches!(placed, Placement::Advanced { .. }) {
-            let freq = st.window.freq();
             for (lag, acc) in [
                 (1, &mut st.naive_step),
                 (season.max(1), &mut st.naive_season),
             ] {
-                if let Some(before) = st.window.get(ts - lag * freq) {
+                if let Some(before) = st.window.steps_back(lag) {
                     acc.0 += (value - before).abs();
                     acc.1 += 1;
                 }
@@ -202,8 +203,10 @@ impl StreamState {
             st.since_capture = 0;
             let values = st.window.values();
             let recent = &values[values.len() - seg_len..];
-            let start =
-                st.window.last_timestamp().unwrap_or(ts) - (seg_len as i64 - 1) * st.window.freq();
+            let start = st
+                .window
+                .freq()
+                .step_saturating(st.window.last_timestamp().unwrap_or(ts), 1 - seg_len as i64);
             recent.iter().all(|v| v.is_finite()).then(|| Segment {
                 series: Arc::from(id),
                 start,
@@ -322,7 +325,7 @@ mod tests {
 
     fn shape() -> Shape {
         Shape {
-            freq: H,
+            freq: Frequency::Seconds(H),
             context: 4,
             horizon: 2,
             season: 1,

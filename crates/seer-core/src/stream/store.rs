@@ -4,6 +4,7 @@ use super::{FastMap, FastSet};
 
 use super::window::{Placement, Rejection, SeriesWindow, validate};
 use crate::CoreError;
+use crate::time::Frequency;
 
 /// The grid spacing of the series whose id starts with `prefix`.
 ///
@@ -12,7 +13,7 @@ use crate::CoreError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrequencyRule {
     pub prefix: String,
-    pub freq: i64,
+    pub freq: Frequency,
 }
 
 /// One series' window and whether its history is known to be incomplete.
@@ -42,8 +43,8 @@ impl SeriesEntry {
 #[derive(Debug, Clone)]
 pub struct WindowStore {
     /// Normalised prefixes (trailing `*` removed), in the order given.
-    rules: Vec<(String, i64)>,
-    default_freq: i64,
+    rules: Vec<(String, Frequency)>,
+    default_freq: Frequency,
     capacity: usize,
     partitions: FastMap<i32, FastMap<String, SeriesEntry>>,
     /// Partitions whose windows are rebuilt from a resumed offset: new windows there start
@@ -60,14 +61,15 @@ impl WindowStore {
     /// 1..=[`super::MAX_WINDOW_CAPACITY`].
     pub fn new(
         rules: Vec<FrequencyRule>,
-        default_freq: i64,
+        default_freq: impl Into<Frequency>,
         capacity: usize,
     ) -> Result<Self, CoreError> {
+        let default_freq = default_freq.into();
         validate(default_freq, capacity)?;
         let rules = rules
             .into_iter()
             .map(|rule| {
-                if rule.freq <= 0 {
+                if !rule.freq.is_valid() {
                     return Err(CoreError::InvalidFrequencyRule {
                         prefix: rule.prefix,
                         freq: rule.freq,
@@ -92,7 +94,7 @@ impl WindowStore {
 
     /// The frequency a window for `series_id` gets. A window keeps the frequency it was created
     /// with for as long as it lives.
-    pub fn freq_for(&self, series_id: &str) -> i64 {
+    pub fn freq_for(&self, series_id: &str) -> Frequency {
         rule_freq(&self.rules, self.default_freq, series_id)
     }
 
@@ -188,7 +190,7 @@ impl WindowStore {
 }
 
 /// A free function so that `observe` can read the rules while it holds a series mutably.
-fn rule_freq(rules: &[(String, i64)], default_freq: i64, series_id: &str) -> i64 {
+fn rule_freq(rules: &[(String, Frequency)], default_freq: Frequency, series_id: &str) -> Frequency {
     rules
         .iter()
         .find(|(prefix, _)| series_id.starts_with(prefix.as_str()))
@@ -202,7 +204,7 @@ mod tests {
     fn rule(prefix: &str, freq: i64) -> FrequencyRule {
         FrequencyRule {
             prefix: prefix.to_owned(),
-            freq,
+            freq: Frequency::Seconds(freq),
         }
     }
 
@@ -220,17 +222,26 @@ mod tests {
             4,
         )
         .unwrap();
-        assert_eq!(store.freq_for("sensor.fast.7"), 1);
-        assert_eq!(store.freq_for("sensor.slow.7"), 60);
-        assert_eq!(store.freq_for("sales/eu"), 86_400);
+        assert_eq!(store.freq_for("sensor.fast.7").seconds(), Some(1));
+        assert_eq!(store.freq_for("sensor.slow.7").seconds(), Some(60));
+        assert_eq!(store.freq_for("sales/eu").seconds(), Some(86_400));
         // `*` catches everything after it, so later rules and the default never apply.
-        assert_eq!(store.freq_for("never"), 900);
-        assert_eq!(store.freq_for(""), 900);
+        assert_eq!(store.freq_for("never").seconds(), Some(900));
+        assert_eq!(store.freq_for("").seconds(), Some(900));
 
         let store = WindowStore::new(vec![rule("a", 10), rule("", 20)], 30, 4).unwrap();
-        assert_eq!((store.freq_for("ab"), store.freq_for("b")), (10, 20));
+        assert_eq!(
+            (
+                store.freq_for("ab").seconds(),
+                store.freq_for("b").seconds()
+            ),
+            (Some(10), Some(20))
+        );
         let store = WindowStore::new(vec![rule("a", 10)], 30, 4).unwrap();
-        assert_eq!((store.freq_for("A"), store.freq_for("b")), (30, 30));
+        assert_eq!(
+            (store.freq_for("A").seconds(), store.freq_for("b").seconds()),
+            (Some(30), Some(30))
+        );
     }
 
     #[test]
@@ -248,7 +259,10 @@ mod tests {
             store.observe(0, "h1", 3600, 2.0),
             Ok(Placement::Advanced { gaps: 0 })
         );
-        assert_eq!(store.window(0, "m1").unwrap().freq(), 60);
+        assert_eq!(
+            store.window(0, "m1").unwrap().freq(),
+            Frequency::Seconds(60)
+        );
         assert_eq!(store.window(0, "h1").unwrap().values(), vec![1.0, 2.0]);
         assert_eq!(store.series_count(), 2);
         assert!(store.window(1, "m1").is_none());
@@ -261,12 +275,12 @@ mod tests {
             WindowStore::new(vec![rule("x.*", 0)], 60, 4).unwrap_err(),
             CoreError::InvalidFrequencyRule {
                 prefix: "x.*".to_owned(),
-                freq: 0
+                freq: Frequency::Seconds(0)
             }
         );
         assert_eq!(
             WindowStore::new(vec![], -1, 4).unwrap_err(),
-            CoreError::InvalidFrequency(-1)
+            CoreError::InvalidFrequency(Frequency::Seconds(-1))
         );
         assert!(matches!(
             WindowStore::new(vec![], 60, 0),

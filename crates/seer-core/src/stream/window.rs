@@ -6,6 +6,7 @@ use thiserror::Error;
 
 use crate::CoreError;
 use crate::stream::dead_letter::DeadLetterReason;
+use crate::time::Frequency;
 
 /// The largest window [`SeriesWindow::try_new`] accepts.
 ///
@@ -42,11 +43,12 @@ pub enum Rejection {
     /// Older than the oldest slot the window can hold (`oldest` is that slot's timestamp).
     #[error("timestamp {timestamp} is older than the window's oldest slot {oldest}")]
     Late { timestamp: i64, oldest: i64 },
-    /// Not on the series' grid: `anchor + k · freq` for no integer k.
-    #[error("timestamp {timestamp} is not on the grid of {freq} s through {anchor}")]
+    /// Not on the series' grid: `anchor + k · freq` for no integer k (a calendar grid holds
+    /// every timestamp).
+    #[error("timestamp {timestamp} is not on the {freq} grid through {anchor}")]
     OffGrid {
         timestamp: i64,
-        freq: i64,
+        freq: Frequency,
         anchor: i64,
     },
     /// Finite, but beyond what a window holds (single precision, ±3.4e38).
@@ -72,8 +74,10 @@ impl Rejection {
 /// The last `capacity` grid slots of one series, ending at its newest point.
 ///
 /// The grid is `anchor + k · freq` where the anchor is the first point ever inserted; every
-/// later point must lie on it. Slots with no point hold NaN, which is how models read a missing
-/// value (docs/models.md).
+/// later point must lie on it. A calendar spacing has one slot per calendar period (month,
+/// quarter, year), whichever day in it a point carries; the window's timestamps are counted from
+/// its newest point. Slots with no point hold NaN, which is how models read a missing value
+/// (docs/models.md).
 ///
 /// The window spans at most `capacity` slots counted back from the newest point, so a point
 /// within that span is placed even when it is older than the oldest point held so far (a young
@@ -86,12 +90,11 @@ impl Rejection {
 /// inserted anyway is stored, and reads as a missing point.
 #[derive(Debug, Clone)]
 pub struct SeriesWindow {
-    freq: i64,
+    freq: Frequency,
     capacity: usize,
     slots: VecDeque<f32>,
-    /// Timestamp of `slots[0]`; meaningless while the window is empty.
-    first: i64,
-    /// Timestamp of the last slot; meaningless while the window is empty.
+    /// Timestamp of the last slot; meaningless while the window is empty. The other slots'
+    /// timestamps are counted back from it.
     last: i64,
     /// Finite values among `slots`, kept up to date so that reading it costs nothing.
     observed: usize,
@@ -99,18 +102,21 @@ pub struct SeriesWindow {
 }
 
 impl SeriesWindow {
-    /// An empty window of `capacity` slots, `freq` seconds apart.
+    /// An empty window of `capacity` slots, `freq` apart.
     ///
-    /// A `freq` below 1 is taken as 1 and `capacity` is clamped into 1..=[`MAX_WINDOW_CAPACITY`],
-    /// so that any input gives a usable window; use [`SeriesWindow::try_new`] to have such values
-    /// reported instead.
-    pub fn new(freq: i64, capacity: usize) -> Self {
+    /// A spacing below 1 is taken as 1 (second or month) and `capacity` is clamped into
+    /// 1..=[`MAX_WINDOW_CAPACITY`], so that any input gives a usable window; use
+    /// [`SeriesWindow::try_new`] to have such values reported instead.
+    pub fn new(freq: impl Into<Frequency>, capacity: usize) -> Self {
+        let freq = match freq.into() {
+            Frequency::Seconds(s) => Frequency::Seconds(s.max(1)),
+            Frequency::Months(m) => Frequency::Months(m.max(1)),
+        };
         SeriesWindow {
-            freq: freq.max(1),
+            freq,
             capacity: capacity.clamp(1, MAX_WINDOW_CAPACITY),
             // Not the full capacity: most series of a large store never fill a big window.
             slots: VecDeque::with_capacity(capacity.clamp(1, 256)),
-            first: 0,
             last: 0,
             observed: 0,
             points_seen: 0,
@@ -119,7 +125,8 @@ impl SeriesWindow {
 
     /// As [`SeriesWindow::new`], but a `freq` below 1 or a capacity outside
     /// 1..=[`MAX_WINDOW_CAPACITY`] is an error.
-    pub fn try_new(freq: i64, capacity: usize) -> Result<Self, CoreError> {
+    pub fn try_new(freq: impl Into<Frequency>, capacity: usize) -> Result<Self, CoreError> {
+        let freq = freq.into();
         validate(freq, capacity)?;
         Ok(SeriesWindow::new(freq, capacity))
     }
@@ -136,17 +143,13 @@ impl SeriesWindow {
             self.restart(ts, value);
             return Ok(Placement::Started);
         }
-        let freq = i128::from(self.freq);
-        // i128: the distance between two i64 timestamps can exceed i64::MAX.
-        let distance = i128::from(ts) - i128::from(self.last);
-        if distance % freq != 0 {
+        let Some(steps) = self.freq.steps_between(self.last, ts) else {
             return Err(Rejection::OffGrid {
                 timestamp: ts,
                 freq: self.freq,
                 anchor: self.last,
             });
-        }
-        let steps = distance / freq;
+        };
         let capacity = self.capacity as i128;
 
         // `steps > 1`: a window of one slot just moves on, there is no gap to skip.
@@ -167,7 +170,6 @@ impl SeriesWindow {
                 if let Some(old) = self.slots.pop_front() {
                     self.observed -= usize::from(old.is_finite());
                 }
-                self.first += self.freq;
             }
             self.slots.extend(std::iter::repeat_n(f32::NAN, gaps));
             self.slots.push_back(value);
@@ -177,10 +179,11 @@ impl SeriesWindow {
         } else {
             let back = -steps;
             if back >= capacity {
-                let oldest = i128::from(self.last) - (capacity - 1) * freq;
+                // capacity <= MAX_WINDOW_CAPACITY, so the cast is lossless
+                let oldest = self.freq.step_saturating(self.last, 1 - capacity as i64);
                 return Err(Rejection::Late {
                     timestamp: ts,
-                    oldest: i64::try_from(oldest).unwrap_or(i64::MIN),
+                    oldest,
                 });
             }
             // 0 <= back < capacity, so the cast is lossless.
@@ -204,7 +207,6 @@ impl SeriesWindow {
                 }
                 self.slots.push_front(value);
                 self.observed += usize::from(value.is_finite());
-                self.first = ts;
                 Placement::Backfilled
             }
         };
@@ -215,7 +217,6 @@ impl SeriesWindow {
     fn restart(&mut self, ts: i64, value: f32) {
         self.slots.clear();
         self.slots.push_back(value);
-        self.first = ts;
         self.last = ts;
         self.observed = usize::from(value.is_finite());
         self.points_seen += 1;
@@ -234,20 +235,28 @@ impl SeriesWindow {
     /// The value of the slot at `ts`: `None` when `ts` is outside the window, off its grid, or
     /// the slot is missing.
     pub fn get(&self, ts: i64) -> Option<f64> {
-        if self.slots.is_empty() || ts < self.first || ts > self.last {
+        if self.slots.is_empty() {
             return None;
         }
-        let offset = ts - self.first;
-        if offset % self.freq != 0 {
-            return None;
-        }
-        let v = *self.slots.get((offset / self.freq) as usize)?;
+        let back = usize::try_from(-self.freq.steps_between(self.last, ts)?).ok()?;
+        self.steps_back(back)
+    }
+
+    /// The value `back` slots before the newest (0 is the newest): `None` beyond the window or
+    /// when the slot is missing.
+    pub fn steps_back(&self, back: usize) -> Option<f64> {
+        let index = self.slots.len().checked_sub(back.checked_add(1)?)?;
+        let v = self.slots[index];
         v.is_finite().then_some(f64::from(v))
     }
 
     /// Timestamp of the oldest slot, `None` while empty.
     pub fn first_timestamp(&self) -> Option<i64> {
-        (!self.slots.is_empty()).then_some(self.first)
+        // len <= MAX_WINDOW_CAPACITY, and every slot's timestamp was once on the i64 grid
+        (!self.slots.is_empty()).then(|| {
+            self.freq
+                .step_saturating(self.last, 1 - self.slots.len() as i64)
+        })
     }
 
     /// Timestamp of the newest slot (always a point that was inserted), `None` while empty.
@@ -280,7 +289,7 @@ impl SeriesWindow {
         self.points_seen
     }
 
-    pub fn freq(&self) -> i64 {
+    pub fn freq(&self) -> Frequency {
         self.freq
     }
 
@@ -289,8 +298,8 @@ impl SeriesWindow {
     }
 }
 
-pub(crate) fn validate(freq: i64, capacity: usize) -> Result<(), CoreError> {
-    if freq <= 0 {
+pub(crate) fn validate(freq: Frequency, capacity: usize) -> Result<(), CoreError> {
+    if !freq.is_valid() {
         return Err(CoreError::InvalidFrequency(freq));
     }
     if capacity == 0 || capacity > MAX_WINDOW_CAPACITY {
@@ -450,14 +459,14 @@ mod tests {
             err,
             Rejection::OffGrid {
                 timestamp: 20,
-                freq: 10,
+                freq: Frequency::Seconds(10),
                 anchor: 17
             }
         );
         assert_eq!(err.reason().as_str(), "off_grid");
         assert_eq!(
             err.to_string(),
-            "timestamp 20 is not on the grid of 10 s through 17"
+            "timestamp 20 is not on the 10s grid through 17"
         );
         // Off the grid before the newest point and far ahead of it too.
         assert!(matches!(w.insert(12, 0.0), Err(Rejection::OffGrid { .. })));
@@ -573,15 +582,72 @@ mod tests {
         assert_eq!(w.observed(), 1);
     }
 
+    fn date(s: &str) -> i64 {
+        crate::time::parse_timestamp(s).unwrap()
+    }
+
+    #[test]
+    fn a_monthly_window_has_one_slot_per_calendar_month() {
+        let mut w = SeriesWindow::new(Frequency::MONTHLY, 4);
+        assert_eq!(w.insert(date("2024-01-31"), 1.0), Ok(Placement::Started));
+        assert_eq!(
+            w.insert(date("2024-02-29"), 2.0),
+            Ok(Placement::Advanced { gaps: 0 })
+        );
+        // April: March is a gap
+        assert_eq!(
+            w.insert(date("2024-04-30"), 4.0),
+            Ok(Placement::Advanced { gaps: 1 })
+        );
+        // another day in March fills it; any day of a month is that month's slot
+        assert_eq!(w.insert(date("2024-03-15"), 3.0), Ok(Placement::Backfilled));
+        assert_eq!(w.insert(date("2024-03-31"), 3.5), Ok(Placement::Duplicate));
+        assert_values(&w, &[1.0, 2.0, 3.5, 4.0]);
+        assert_eq!(w.first_timestamp(), Some(date("2024-01-31")));
+        assert_eq!(w.get(date("2024-02-01")), Some(2.0));
+        assert_eq!(w.steps_back(0), Some(4.0));
+        assert_eq!(w.steps_back(3), Some(1.0));
+        assert_eq!(w.steps_back(4), None);
+        // May pushes January out; the oldest slot is then February's month end
+        w.insert(date("2024-05-31"), 5.0).unwrap();
+        assert_eq!(w.first_timestamp(), Some(date("2024-02-29")));
+        assert_eq!(
+            w.insert(date("2024-01-10"), 0.0),
+            Err(Rejection::Late {
+                timestamp: date("2024-01-10"),
+                oldest: date("2024-02-29")
+            })
+        );
+        // a year ahead is beyond the window: it starts over
+        assert_eq!(
+            w.insert(date("2025-05-31"), 6.0),
+            Ok(Placement::Reset { skipped: 11 })
+        );
+        let mut q = SeriesWindow::new(Frequency::QUARTERLY, 8);
+        q.insert(date("2023-03-31"), 1.0).unwrap();
+        assert_eq!(
+            q.insert(date("2023-12-31"), 4.0),
+            Ok(Placement::Advanced { gaps: 2 })
+        );
+        assert_eq!(q.first_timestamp(), Some(date("2023-03-31")));
+    }
+
     #[test]
     fn construction_clamps_or_reports_bad_settings() {
         let w = SeriesWindow::new(0, 0);
-        assert_eq!((w.freq(), w.capacity()), (1, 1));
+        assert_eq!((w.freq(), w.capacity()), (Frequency::Seconds(1), 1));
         let w = SeriesWindow::new(-5, usize::MAX);
-        assert_eq!((w.freq(), w.capacity()), (1, MAX_WINDOW_CAPACITY));
+        assert_eq!(
+            (w.freq(), w.capacity()),
+            (Frequency::Seconds(1), MAX_WINDOW_CAPACITY)
+        );
+        assert_eq!(
+            SeriesWindow::new(Frequency::Months(0), 3).freq(),
+            Frequency::MONTHLY
+        );
         assert_eq!(
             SeriesWindow::try_new(0, 10).unwrap_err(),
-            CoreError::InvalidFrequency(0)
+            CoreError::InvalidFrequency(Frequency::Seconds(0))
         );
         assert_eq!(
             SeriesWindow::try_new(60, 0).unwrap_err(),
@@ -592,7 +658,10 @@ mod tests {
         );
         assert!(SeriesWindow::try_new(60, MAX_WINDOW_CAPACITY + 1).is_err());
         let w = SeriesWindow::try_new(60, 168).unwrap();
-        assert_eq!((w.freq(), w.capacity(), w.len()), (60, 168, 0));
+        assert_eq!(
+            (w.freq(), w.capacity(), w.len()),
+            (Frequency::Seconds(60), 168, 0)
+        );
         let mut out = vec![9.0];
         w.extend_values(&mut out);
         assert_eq!(out, vec![9.0]);
@@ -616,7 +685,7 @@ mod tests {
             if (ts - newest) % self.freq != 0 {
                 return Err(Rejection::OffGrid {
                     timestamp: ts,
-                    freq: self.freq,
+                    freq: Frequency::Seconds(self.freq),
                     anchor: newest,
                 });
             }

@@ -4,53 +4,11 @@
 //! days-from-civil / civil-from-days, which is exact for every `i64` timestamp (no chrono, so the
 //! crate stays dependency-light and the arithmetic is the one the docs describe).
 
+mod grid;
 mod parse;
 
+pub use grid::{Frequency, NOMINAL_MONTH_SECONDS};
 pub use parse::parse_timestamp;
-
-/// A series spacing in seconds from `3600`, `3600s`, `15min` (or `15m`), `1h`, `1d` or `1w`.
-pub fn parse_frequency(s: &str) -> Result<i64, crate::CoreError> {
-    let t = s.trim();
-    let bad = || crate::CoreError::UnparsableFrequency(s.to_string());
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: i64 = num.parse().map_err(|_| bad())?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "min" | "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(mult).filter(|f| *f > 0).ok_or_else(bad)
-}
-
-#[cfg(test)]
-mod frequency_tests {
-    #[test]
-    fn frequencies() {
-        use super::parse_frequency as f;
-        assert_eq!(f("3600").unwrap(), 3600);
-        assert_eq!(f("15min").unwrap(), 900);
-        assert_eq!(f("15m").unwrap(), 900);
-        assert_eq!(f(" 1h ").unwrap(), 3600);
-        assert_eq!(f("1d").unwrap(), 86_400);
-        assert_eq!(f("2w").unwrap(), 1_209_600);
-        for bad in [
-            "",
-            "h",
-            "0",
-            "0h",
-            "-1h",
-            "1y",
-            "1.5h",
-            "99999999999999999999",
-        ] {
-            assert!(f(bad).is_err(), "{bad}");
-        }
-    }
-}
 
 const SECONDS_PER_DAY: i64 = 86_400;
 

@@ -130,7 +130,10 @@ impl DeepArTask {
                     0.0
                 });
             }
-            b.x.extend(time_features(&c.time_features, p.start + t * c.freq));
+            b.x.extend(time_features(
+                &c.time_features,
+                c.freq.step_saturating(p.start, t),
+            ));
             b.x.extend(std::iter::repeat_n(0.0, width - lag_cols));
             let z = if t >= 0 { p.raw[t as usize] } else { f64::NAN };
             let observed = z.is_finite() && i >= score_from;

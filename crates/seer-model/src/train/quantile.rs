@@ -124,7 +124,10 @@ impl QuantileTask {
                 p.imputed[0]
             };
             x.push((z / scale) as f32);
-            x.extend(time_features(&c.time_features, p.start + (t + 1) * c.freq));
+            x.extend(time_features(
+                &c.time_features,
+                c.freq.step_saturating(p.start, t + 1),
+            ));
         };
         let (rows_before, x_before) = (b.target.len(), b.x.len());
         let enc_steps = if self.decoder.is_some() {

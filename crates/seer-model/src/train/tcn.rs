@@ -161,7 +161,9 @@ impl TcnTask {
             (v / scale) as f32
         }));
         for feature in &c.time_features {
-            b.x.extend((0..t_len as i64).map(|i| feature.value(p.start + (t0 + i) * c.freq)));
+            b.x.extend(
+                (0..t_len as i64).map(|i| feature.value(c.freq.step_saturating(p.start, t0 + i))),
+            );
         }
         for z in targets {
             b.target.push(if z.is_finite() { z as f32 } else { 0.0 });

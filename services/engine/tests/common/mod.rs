@@ -61,7 +61,7 @@ impl Drop for TempDir {
 pub fn config(kind: ModelKind) -> ModelConfig {
     let mut c = ModelConfig {
         model: kind,
-        freq: HOUR,
+        freq: HOUR.into(),
         context_length: 8,
         horizon: 4,
         time_features: vec![],
@@ -245,6 +245,7 @@ pub fn window(id: &str, values: Vec<f64>) -> SeriesWindow {
         series_id: id.into(),
         start: Some(seer_proto::convert::timestamp(T0)),
         freq_seconds: HOUR,
+        freq_months: 0,
         values,
         partial: false,
     }

@@ -21,7 +21,7 @@ pub fn ctx() -> Arc<GpuContext> {
 pub fn lstm_config() -> ModelConfig {
     ModelConfig {
         model: ModelKind::Lstm,
-        freq: HOUR,
+        freq: HOUR.into(),
         context_length: 8,
         horizon: 4,
         time_features: vec![],
