@@ -5,6 +5,7 @@ use seer_core::time::Frequency;
 use seer_gpu::ops::Distribution;
 use serde::{Deserialize, Serialize};
 
+use crate::covariates::{Covariate, CovariateKind};
 use crate::error::ModelError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,12 +124,16 @@ pub struct ModelConfig {
     /// the baseline"). The engine answers them with `seasonal_naive` and says so.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seasonal_naive_series: Vec<String>,
+    /// Dynamic covariates read beside the target at every step, in input order
+    /// (docs/models.md, "Covariates"); forecasters only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub covariates: Vec<Covariate>,
 }
 
 impl ModelConfig {
     /// Width of one step's input vector of the first layer.
     pub fn derived_input_size(&self) -> usize {
-        let f = self.time_features.len();
+        let f = self.known_inputs();
         match self.model {
             ModelKind::Lstm | ModelKind::Rnn | ModelKind::Seq2seq | ModelKind::Tcn => 1 + f,
             // Saturating: embedding_dim comes from config.json unchecked, and a width this
@@ -146,6 +151,23 @@ impl ModelConfig {
                 "unknown distribution {name:?}: expected gaussian, student_t or negative_binomial"
             ))
         })
+    }
+
+    /// Inputs per step besides the target (and a DeepAR's lags and embedding): the time
+    /// features, then the covariates.
+    pub fn known_inputs(&self) -> usize {
+        self.time_features.len() + self.covariates.len()
+    }
+
+    /// The longest horizon a forecast may ask, when the model limits it: a TCN predicts its
+    /// configured horizon directly, and a past-observed covariate read `horizon` steps late
+    /// runs out of known values beyond it.
+    pub fn horizon_limit(&self) -> Option<usize> {
+        let past = self
+            .covariates
+            .iter()
+            .any(|c| c.kind == CovariateKind::PastObserved);
+        (self.model == ModelKind::Tcn || past).then_some(self.horizon)
     }
 
     pub fn max_lag(&self) -> usize {
@@ -168,6 +190,19 @@ impl ModelConfig {
         }
         if self.context_length == 0 {
             return bad("context_length must be at least 1".into());
+        }
+        if !self.covariates.is_empty() && !self.model.forecasts() {
+            return bad(format!(
+                "{}: covariates are read by forecasters only",
+                self.model.name()
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for cov in &self.covariates {
+            cov.validate()?;
+            if !names.insert(cov.name.as_str()) {
+                return bad(format!("covariate {:?} is listed twice", cov.name));
+            }
         }
         if self.horizon == 0 {
             return bad("horizon must be at least 1".into());
@@ -252,10 +287,10 @@ impl ModelConfig {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn deepar(lags: Vec<usize>) -> ModelConfig {
+    pub(crate) fn deepar(lags: Vec<usize>) -> ModelConfig {
         ModelConfig {
             model: ModelKind::Deepar,
             freq: Frequency::Seconds(1800),
@@ -277,6 +312,7 @@ mod tests {
             series_ids: None,
             classes: Vec::new(),
             seasonal_naive_series: Vec::new(),
+            covariates: Vec::new(),
         }
     }
 

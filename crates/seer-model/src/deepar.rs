@@ -79,6 +79,7 @@ impl DeepArNet {
                 let pos = max_lag + i;
                 x.extend(c.lags.iter().map(|&l| hist[pos - l] as f32));
                 x.extend(time_features(&c.time_features, ctxt.timestamps[i]));
+                ctxt.covariate_inputs(c, i as i64, &mut x);
                 x.extend_from_slice(emb);
             }
             lag_hists.push(hist);
@@ -155,7 +156,7 @@ impl DeepArNet {
         let hidden = self.rnn.hidden;
         let m = c.max_lag() + c.context_length;
         let hist_len = m + horizon;
-        let f = c.time_features.len() + c.embedding_dim;
+        let f = c.known_inputs() + c.embedding_dim;
         let width = c.derived_input_size();
         let mut rec = Recorder::new(ctx);
         let (_, state, lag_hists) = self.encode(&mut rec, c, histories, contexts)?;
@@ -172,8 +173,10 @@ impl DeepArNet {
             hist.extend(lh.iter().map(|&v| v as f32));
             hist.extend(std::iter::repeat_n(0.0, horizon));
             let emb = self.embedding_of(c, &h.id);
-            for ts in c.freq.following(ctxt.last_timestamp(), horizon) {
+            let future = c.freq.following(ctxt.last_timestamp(), horizon);
+            for (k, ts) in future.into_iter().enumerate() {
                 statics.extend(time_features(&c.time_features, ts));
+                ctxt.covariate_inputs(c, (c.context_length + k) as i64, &mut statics);
                 statics.extend_from_slice(emb);
             }
         }

@@ -6,6 +6,7 @@ pub mod backtest;
 pub mod checkpoint;
 mod classifier;
 pub mod config;
+pub mod covariates;
 mod deepar;
 mod error;
 pub mod forecast;
@@ -19,6 +20,7 @@ mod tcn;
 pub mod train;
 
 pub use config::{ModelConfig, ModelKind};
+pub use covariates::{Covariate, CovariateKind};
 pub use error::ModelError;
 pub use forecast::{Classification, Forecast, GapFill, Prediction};
 pub use model::{MAX_HORIZON, MAX_PATHS, Model};

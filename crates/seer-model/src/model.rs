@@ -84,23 +84,26 @@ impl Model {
         if h == 0 {
             return Err(ModelError::Request("horizon must be at least 1".into()));
         }
-        let max = if self.kind() == ModelKind::Tcn {
-            self.config.horizon
-        } else {
-            MAX_HORIZON
-        };
+        let max = self.max_horizon();
         if h > max {
             return Err(ModelError::Request(format!(
                 "horizon {h} exceeds this {} model's limit of {max}{}",
                 self.kind().name(),
                 if self.kind() == ModelKind::Tcn {
                     " (a TCN predicts its configured horizon directly)"
+                } else if max < MAX_HORIZON {
+                    " (it reads a past-observed covariate that many steps late)"
                 } else {
                     ""
                 }
             )));
         }
         Ok(h)
+    }
+
+    /// The longest horizon a forecast may ask of this model.
+    pub fn max_horizon(&self) -> usize {
+        self.config.horizon_limit().unwrap_or(MAX_HORIZON)
     }
 
     fn levels(&self, opts: &PredictOptions) -> Vec<f64> {
@@ -115,7 +118,7 @@ impl Model {
     pub fn contexts(&self, histories: &[History]) -> Result<Vec<Context>, ModelError> {
         histories
             .iter()
-            .map(|h| prepare::context(h, self.config.context_length, self.config.freq))
+            .map(|h| prepare::context(h, &self.config))
             .collect()
     }
 
@@ -151,6 +154,9 @@ impl Model {
         }
         let horizon = self.horizon(opts)?;
         let levels = self.levels(opts);
+        for h in histories {
+            h.check_covariates(&self.config, horizon)?;
+        }
         let contexts = self.contexts(histories)?;
         let mut out = Vec::with_capacity(contexts.len());
         match &self.net {

@@ -4,8 +4,9 @@
 use seer_core::features::TimeFeature;
 use seer_core::scaling::mean_scale;
 use seer_core::series::impute_locf;
-use seer_core::time::Frequency;
 
+use crate::config::ModelConfig;
+use crate::covariates::{self, CovariateKind};
 use crate::error::ModelError;
 
 /// One series on a regular grid of the model's frequency; NaN marks a missing point.
@@ -16,6 +17,10 @@ pub struct History {
     pub values: Vec<f64>,
     /// The series' class, for classifier training (`None`: unlabelled).
     pub label: Option<String>,
+    /// One column per covariate of the model, in its config's order, on the same grid from the
+    /// first timestamp; a known-future column runs on past the last value over the horizon
+    /// (`covariates::required_len`). Empty for a model without covariates.
+    pub covariates: Vec<Vec<f64>>,
 }
 
 impl History {
@@ -25,11 +30,75 @@ impl History {
             timestamps,
             values,
             label: None,
+            covariates: Vec::new(),
         }
     }
 
     pub fn with_label(self, label: Option<String>) -> Self {
         History { label, ..self }
+    }
+
+    pub fn with_covariates(self, covariates: Vec<Vec<f64>>) -> Self {
+        History { covariates, ..self }
+    }
+
+    /// The first `origin` points, as a forecast from there sees them: covariate columns keep
+    /// `future` points past the origin (known-future values of the steps it forecasts).
+    pub fn prefix(&self, origin: usize, future: usize) -> History {
+        let origin = origin.min(self.values.len());
+        History {
+            id: self.id.clone(),
+            timestamps: self.timestamps[..origin].to_vec(),
+            values: self.values[..origin].to_vec(),
+            label: self.label.clone(),
+            covariates: self
+                .covariates
+                .iter()
+                .map(|c| c[..(origin + future).min(c.len())].to_vec())
+                .collect(),
+        }
+    }
+
+    /// Checks the covariate columns a forecast of `horizon` steps needs: one per covariate of
+    /// `c`, each as long as `covariates::required_len` says. The error names the covariate.
+    pub fn check_covariates(&self, c: &ModelConfig, horizon: usize) -> Result<(), ModelError> {
+        if c.covariates.is_empty() {
+            return Ok(());
+        }
+        if self.covariates.len() != c.covariates.len() {
+            let names: Vec<&str> = c.covariates.iter().map(|c| c.name.as_str()).collect();
+            return Err(ModelError::series(
+                &self.id,
+                format!(
+                    "has {} covariate columns; the model reads {} ({})",
+                    self.covariates.len(),
+                    names.len(),
+                    names.join(", ")
+                ),
+            ));
+        }
+        let n = self.values.len();
+        for (cov, col) in c.covariates.iter().zip(&self.covariates) {
+            let need = covariates::required_len(cov.kind, n, horizon);
+            if col.len() < need {
+                return Err(ModelError::series(
+                    &self.id,
+                    match cov.kind {
+                        CovariateKind::KnownFuture => format!(
+                            "known-future covariate {:?} has {} values past the history's {n}; a forecast of {horizon} steps needs {horizon}",
+                            cov.name,
+                            col.len().saturating_sub(n),
+                        ),
+                        CovariateKind::PastObserved => format!(
+                            "past-observed covariate {:?} has {} values for the history's {n}",
+                            cov.name,
+                            col.len()
+                        ),
+                    },
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn last_timestamp(&self) -> Result<i64, ModelError> {
@@ -52,6 +121,18 @@ pub struct Context {
     pub imputed: Vec<f64>,
     /// `1 + mean(|z|)` over the observed context points.
     pub scale: f64,
+    /// The covariates prepared for the model (standardised, imputed), position 0 = the first
+    /// context step (front padding reads 0), running on past the context as far as the
+    /// history's columns do.
+    pub covariates: Vec<Vec<f32>>,
+}
+
+impl Context {
+    /// Appends the covariate inputs of context position `t` (`context_length + k` for
+    /// forecast step k).
+    pub(crate) fn covariate_inputs(&self, c: &ModelConfig, t: i64, out: &mut Vec<f32>) {
+        covariates::inputs(c, &self.covariates, t, out);
+    }
 }
 
 impl Context {
@@ -64,11 +145,8 @@ impl Context {
     }
 }
 
-pub fn context(
-    history: &History,
-    context_length: usize,
-    freq: Frequency,
-) -> Result<Context, ModelError> {
+pub fn context(history: &History, c: &ModelConfig) -> Result<Context, ModelError> {
+    let (context_length, freq) = (c.context_length, c.freq);
     let n = history.values.len();
     let last = history.last_timestamp()?;
     let imputed_all = impute_locf(&history.values)
@@ -90,12 +168,17 @@ pub fn context(
     let timestamps = (0..context_length)
         .map(|i| freq.step_saturating(last, -((context_length - 1 - i) as i64)))
         .collect();
+    let covariates = covariates::shifted(
+        &covariates::prepare(c, &history.covariates),
+        n as i64 - context_length as i64,
+    );
     Ok(Context {
         id: history.id.clone(),
         timestamps,
         raw,
         imputed,
         scale,
+        covariates,
     })
 }
 

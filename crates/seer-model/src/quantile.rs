@@ -93,7 +93,7 @@ impl QuantileNet {
         if b == 0 {
             return Ok(Vec::new());
         }
-        let (t, f, q) = (c.context_length, c.time_features.len(), c.quantiles.len());
+        let (t, f, q) = (c.context_length, c.known_inputs(), c.quantiles.len());
         let width = 1 + f;
         let mut x = Vec::with_capacity(b * t * width);
         let mut aux = Vec::with_capacity(b + b * horizon * f);
@@ -107,6 +107,7 @@ impl QuantileNet {
                     &c.time_features,
                     c.freq.step_saturating(ctxt.timestamps[i], 1),
                 ));
+                ctxt.covariate_inputs(c, i as i64 + 1, &mut x);
             }
         }
         for ctxt in contexts {
@@ -116,6 +117,7 @@ impl QuantileNet {
                     &c.time_features,
                     c.freq.step_saturating(last, k as i64 + 1),
                 ));
+                ctxt.covariate_inputs(c, (t + k) as i64, &mut aux);
             }
         }
         let x = ctx.upload(&x, &[b * t, width])?;
@@ -161,6 +163,7 @@ impl QuantileNet {
                         &c.time_features,
                         c.freq.step_saturating(ctxt.last_timestamp(), 1),
                     ));
+                    ctxt.covariate_inputs(c, t as i64, &mut first_input);
                 }
                 let first = ctx.upload(&first_input, &[b, width])?;
                 rec.copy_elements(&first, 0, &next_input, 0, b * width)?;

@@ -52,6 +52,9 @@ impl TcnNet {
             for feature in &c.time_features {
                 x.extend(ctxt.timestamps.iter().map(|&ts| feature.value(ts)));
             }
+            push_covariate_rows(c, t, &mut x, |i, out| {
+                ctxt.covariate_inputs(c, i + c.horizon as i64, out)
+            });
         }
         let x = ctx.upload(&x, &[b, channels, t])?;
         let mut rec = Recorder::new(ctx);
@@ -94,5 +97,26 @@ impl TcnNet {
                     .collect()
             })
             .collect())
+    }
+}
+
+/// Appends one channels-first row per covariate over `t_len` positions, from `inputs(position,
+/// out)`, which appends every covariate's value at that position.
+pub(crate) fn push_covariate_rows(
+    c: &ModelConfig,
+    t_len: usize,
+    x: &mut Vec<f32>,
+    inputs: impl Fn(i64, &mut Vec<f32>),
+) {
+    let n = c.covariates.len();
+    if n == 0 {
+        return;
+    }
+    let mut steps = Vec::with_capacity(t_len * n);
+    for i in 0..t_len as i64 {
+        inputs(i, &mut steps);
+    }
+    for j in 0..n {
+        x.extend(steps.iter().skip(j).step_by(n));
     }
 }

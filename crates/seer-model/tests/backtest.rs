@@ -36,6 +36,7 @@ fn config(kind: ModelKind) -> ModelConfig {
         series_ids: None,
         classes: vec![],
         seasonal_naive_series: Vec::new(),
+        covariates: Vec::new(),
     }
 }
 

@@ -40,6 +40,7 @@ fn model(distribution: &str, bias: &[f32]) -> Model {
         series_ids: None,
         classes: vec![],
         seasonal_naive_series: Vec::new(),
+        covariates: Vec::new(),
     };
     let mut w = init_weights(&config, 9).unwrap();
     let p = bias.len();

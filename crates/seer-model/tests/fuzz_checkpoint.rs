@@ -76,6 +76,7 @@ fn base(kind: ModelKind) -> ModelConfig {
         series_ids: None,
         classes: vec![],
         seasonal_naive_series: Vec::new(),
+        covariates: Vec::new(),
     };
     match kind {
         ModelKind::Lstm | ModelKind::Rnn | ModelKind::Seq2seq => c.quantiles = vec![0.1, 0.5, 0.9],

@@ -59,6 +59,7 @@ pub fn base_config(kind: ModelKind) -> ModelConfig {
         series_ids: None,
         classes: vec![],
         seasonal_naive_series: Vec::new(),
+        covariates: Vec::new(),
     }
 }
 

@@ -25,7 +25,7 @@ pub struct EngineMetrics {
     /// beat the model on it).
     pub fallback_total: IntCounterVec,
     /// `seer_engine_series_errors_total{reason}`: windows answered in `errors` rather than
-    /// forecast (`no_observations`, `freq_mismatch`, `negative_values`).
+    /// forecast (`no_observations`, `freq_mismatch`, `negative_values`, `missing_covariate`).
     pub series_errors_total: IntCounterVec,
     /// `seer_engine_model_info{model,version}` = 1 for every served model.
     pub model_info: IntGaugeVec,

@@ -7,9 +7,9 @@ use std::sync::{Arc, RwLock};
 
 use seer_gpu::GpuContext;
 use seer_model::checkpoint::{self, CONFIG_FILE, WEIGHTS_FILE, Weights, content_version};
-use seer_model::{MAX_HORIZON, Model, ModelConfig, ModelKind};
+use seer_model::{MAX_HORIZON, Model, ModelConfig};
 use seer_proto::convert::frequency_fields;
-use seer_proto::v1::ModelInfo;
+use seer_proto::v1::{CovariateInfo, ModelInfo};
 
 use crate::error::EngineError;
 
@@ -73,7 +73,7 @@ impl ServedModel {
     /// the autoregressive models and the seasonal naive go up to `MAX_HORIZON`.
     pub fn max_horizon(&self) -> usize {
         match &self.backend {
-            Backend::Neural(m) if m.kind() == ModelKind::Tcn => m.config.horizon,
+            Backend::Neural(m) => m.max_horizon(),
             _ => MAX_HORIZON,
         }
     }
@@ -314,6 +314,15 @@ impl ModelRegistry {
                     horizon: self.default_horizon(m) as u32,
                     freq_seconds: c.map_or(0, |c| frequency_fields(c.freq).0),
                     freq_months: c.map_or(0, |c| frequency_fields(c.freq).1),
+                    covariates: c.map_or_else(Vec::new, |c| {
+                        c.covariates
+                            .iter()
+                            .map(|cov| CovariateInfo {
+                                name: cov.name.clone(),
+                                kind: cov.kind.name().into(),
+                            })
+                            .collect()
+                    }),
                     is_default: m.name == self.default,
                     max_horizon: m.max_horizon().min(u32::MAX as usize) as u32,
                     history_points: c

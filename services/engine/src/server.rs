@@ -8,7 +8,7 @@ use seer_core::time::Frequency;
 use seer_gpu::GpuContext;
 use seer_proto::convert::frequency_fields;
 use seer_proto::v1::engine_server::EngineServer;
-use seer_proto::v1::{ForecastBatchRequest, SeriesWindow};
+use seer_proto::v1::{CovariateValues, ForecastBatchRequest, SeriesWindow};
 use seer_runtime::{GrpcServer, Readiness};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -184,6 +184,16 @@ pub(crate) async fn warm_up_version(
         .registry()
         .default_horizon(&model)
         .min(model.max_horizon().max(1));
+    // every covariate at its training mean, past the window over the horizon
+    let covariates = model.config().map_or_else(Vec::new, |c| {
+        c.covariates
+            .iter()
+            .map(|cov| CovariateValues {
+                name: cov.name.clone(),
+                values: vec![cov.mean; points + horizon],
+            })
+            .collect()
+    });
     let request = ForecastBatchRequest {
         model: name.clone(),
         windows: vec![SeriesWindow {
@@ -193,6 +203,7 @@ pub(crate) async fn warm_up_version(
             values,
             partial: false,
             freq_months,
+            covariates,
         }],
         horizon: horizon as u32,
         ..Default::default()

@@ -10,12 +10,13 @@ use seer_core::naive::{
 use seer_core::time::Frequency;
 use seer_gpu::GpuContext;
 use seer_gpu::ops::Distribution;
-use seer_model::{History, ModelKind, PredictOptions, Prediction};
+use seer_model::covariates::required_len;
+use seer_model::{CovariateKind, History, ModelConfig, ModelKind, PredictOptions, Prediction};
 use seer_proto::convert::{frequency_from_fields, timestamp};
 use seer_proto::v1::engine_server::Engine;
 use seer_proto::v1::{
-    Forecast, ForecastBatchRequest, ForecastBatchResponse, ListModelsRequest, ListModelsResponse,
-    QuantileValues, SamplePath, SeriesError, SeriesWindow,
+    CovariateValues, Forecast, ForecastBatchRequest, ForecastBatchResponse, ListModelsRequest,
+    ListModelsResponse, QuantileValues, SamplePath, SeriesError, SeriesWindow,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Request, Response, Status};
@@ -419,6 +420,7 @@ fn plan(
             values,
             partial,
             freq_months,
+            covariates,
         } = w;
         let field = |name: &str| format!("windows[{i}].{name}");
         if series_id.trim().is_empty() {
@@ -484,11 +486,19 @@ fn plan(
                     model.name
                 ),
             )
+        } else if let Some(Err(reason)) =
+            config.map(|c| window_covariates(c, &covariates, values.len(), horizon))
+        {
+            error("missing_covariate", reason)
         } else {
             let timestamps: Vec<i64> = (0..values.len())
                 .map(|k| freq.step_saturating(start, k as i64))
                 .collect();
-            let history = History::new(series_id.clone(), timestamps, values);
+            let columns = config
+                .and_then(|c| window_covariates(c, &covariates, values.len(), horizon).ok())
+                .unwrap_or_default();
+            let history =
+                History::new(series_id.clone(), timestamps, values).with_covariates(columns);
             match config {
                 Some(c) => {
                     let ctx_len = c.context_length.min(history.values.len());
@@ -651,6 +661,52 @@ fn execute(inner: &Inner, plan: Plan) -> Result<ForecastBatchResponse, EngineErr
         response.forecasts.push(forecast);
     }
     Ok(response)
+}
+
+/// The window's covariate columns in the model's order, or why the series cannot be forecast
+/// with it. Covariates the model does not read are ignored, so one ingest can feed models that
+/// read different ones.
+fn window_covariates(
+    config: &ModelConfig,
+    given: &[CovariateValues],
+    n: usize,
+    horizon: usize,
+) -> Result<Vec<Vec<f64>>, String> {
+    let mut columns = Vec::with_capacity(config.covariates.len());
+    for cov in &config.covariates {
+        let mut named = given.iter().filter(|g| g.name == cov.name);
+        let kind = cov.kind.name().replace('_', "-");
+        let Some(col) = named.next() else {
+            return Err(format!(
+                "the model reads {kind} covariate {:?}, which the window does not carry",
+                cov.name
+            ));
+        };
+        if named.next().is_some() {
+            return Err(format!("covariate {:?} is given twice", cov.name));
+        }
+        let need = required_len(cov.kind, n, horizon);
+        if col.values.len() < need {
+            return Err(format!(
+                "{kind} covariate {:?} has {} values; {need} are needed ({n} window points{})",
+                cov.name,
+                col.values.len(),
+                if cov.kind == CovariateKind::KnownFuture {
+                    format!(" and the {horizon} forecast steps")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if let Some(k) = col.values.iter().position(|v| v.is_infinite()) {
+            return Err(format!(
+                "covariate {:?} is infinite at point {k} (NaN marks a missing point)",
+                cov.name
+            ));
+        }
+        columns.push(col.values.clone());
+    }
+    Ok(columns)
 }
 
 type NaiveForecast = (Vec<i64>, Vec<f64>, Vec<QuantileValues>);

@@ -427,6 +427,107 @@ async fn calendar_windows_are_forecast_in_calendar_steps() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn covariates_travel_with_the_window_and_a_missing_one_is_that_series_error() {
+    let dir = TempDir::new("covariates");
+    let mut c = config(seer_model::ModelKind::Lstm);
+    c.covariates = vec![seer_model::Covariate {
+        name: "temperature".into(),
+        kind: seer_model::CovariateKind::KnownFuture,
+        mean: 20.0,
+        std: 5.0,
+    }];
+    c.input_size = Some(c.derived_input_size());
+    let weights = seer_model::checkpoint::init_weights(&c, 7).unwrap();
+    seer_model::checkpoint::save(&dir.path().join("warm"), &c, &weights).unwrap();
+    // the engine warms the model up with covariates at their mean, so it starts at all
+    let engine = start_in(
+        EngineConfig {
+            default_model: Some("warm".into()),
+            ..EngineConfig::default()
+        },
+        dir,
+    )
+    .await;
+    let mut client = engine.client().await;
+    let listed = infos(&mut client).await;
+    let covs: Vec<(&str, &str)> = listed["warm"]
+        .covariates
+        .iter()
+        .map(|c| (c.name.as_str(), c.kind.as_str()))
+        .collect();
+    assert_eq!(covs, [("temperature", "known_future")]);
+
+    let with = |temps: Vec<f64>| seer_proto::v1::SeriesWindow {
+        covariates: vec![seer_proto::v1::CovariateValues {
+            name: "temperature".into(),
+            values: temps,
+        }],
+        ..window("a", values(20, 0.0))
+    };
+    // 20 window points and the 4 forecast steps
+    let forecast = |w: seer_proto::v1::SeriesWindow| {
+        let mut client = client.clone();
+        async move {
+            client
+                .forecast(request("warm", vec![w]))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let warm = forecast(with(vec![25.0; 24])).await;
+    let cold = forecast(with(
+        (0..24).map(|k| if k < 20 { 25.0 } else { 5.0 }).collect(),
+    ))
+    .await;
+    assert!(warm.errors.is_empty() && cold.errors.is_empty(), "{warm:?}");
+    assert_ne!(
+        warm.forecasts[0].mean, cold.forecasts[0].mean,
+        "the forecast steps' temperatures are read"
+    );
+    let short = forecast(with(vec![25.0; 22])).await;
+    assert!(
+        short.errors[0]
+            .reason
+            .contains("known-future covariate \"temperature\" has 22 values; 24 are needed"),
+        "{:?}",
+        short.errors
+    );
+    let none = forecast(window("a", values(20, 0.0))).await;
+    assert!(
+        none.errors[0].reason.contains(
+            "reads known-future covariate \"temperature\", which the window does not carry"
+        ),
+        "{:?}",
+        none.errors
+    );
+    // other covariates in the window are ignored
+    let mut extra = with(vec![25.0; 24]);
+    extra.covariates.push(seer_proto::v1::CovariateValues {
+        name: "humidity".into(),
+        values: vec![1.0],
+    });
+    assert_eq!(
+        forecast(extra).await.forecasts[0].mean,
+        warm.forecasts[0].mean
+    );
+    let errors = engine
+        .metrics
+        .gather()
+        .into_iter()
+        .find(|m| m.name() == "seer_engine_series_errors_total")
+        .unwrap();
+    let missing: f64 = errors
+        .get_metric()
+        .iter()
+        .filter(|m| m.get_label()[0].value() == "missing_covariate")
+        .map(|m| m.get_counter().value())
+        .sum();
+    assert_eq!(missing, 2.0);
+    engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_name_their_field() {
     let engine = start(EngineConfig::default()).await;
     let mut client = engine.client().await;

@@ -201,6 +201,7 @@ fn window() -> impl Strategy<Value = SeriesWindow> {
                 start,
                 freq_seconds,
                 freq_months: 0,
+                covariates: Vec::new(),
                 values,
                 partial,
             },
@@ -365,6 +366,7 @@ fn window_at(seconds: i64, freq_seconds: i64, values: Vec<f64>) -> SeriesWindow 
         start: Some(prost_types::Timestamp { seconds, nanos: 0 }),
         freq_seconds,
         freq_months: 0,
+        covariates: Vec::new(),
         values,
         partial: false,
     }

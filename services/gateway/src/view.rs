@@ -147,6 +147,7 @@ impl HistoryView {
             values: w.values(),
             partial: !w.is_full(),
             freq_months,
+            covariates: Vec::new(),
         })
     }
 }

@@ -294,6 +294,7 @@ fn history() -> impl Strategy<Value = Option<SeriesWindow>> {
                 start,
                 freq_seconds,
                 freq_months: 0,
+                covariates: Vec::new(),
                 values,
                 partial,
             },
@@ -514,6 +515,7 @@ fn edge_forecast_requests_are_answered_or_refused_for_a_reason() {
         start: Some(prost_types::Timestamp { seconds, nanos: 0 }),
         freq_seconds,
         freq_months: 0,
+        covariates: Vec::new(),
         values,
         partial: false,
     };

@@ -406,6 +406,7 @@ fn history(values: Vec<f64>) -> Option<SeriesWindow> {
         start: Some(timestamp(T0)),
         freq_seconds: HOUR,
         freq_months: 0,
+        covariates: Vec::new(),
         values,
         partial: false,
     })

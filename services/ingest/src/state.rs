@@ -180,6 +180,7 @@ impl IngestState {
                     values: w.values(),
                     partial: entry.is_partial(),
                     freq_months,
+                    covariates: Vec::new(),
                 });
                 series.push(InFlight {
                     key,

@@ -258,6 +258,7 @@ fn bench_deepar(
         series_ids: None,
         classes: Vec::new(),
         seasonal_naive_series: Vec::new(),
+        covariates: Vec::new(),
     };
     let weights = init_weights(&config, 1)?;
     let model = Model::from_parts(ctx, config, weights)?;
@@ -336,6 +337,7 @@ pub fn run_train(
         series_ids: None,
         classes: Vec::new(),
         seasonal_naive_series: Vec::new(),
+        covariates: Vec::new(),
     };
     let spec = SyntheticSpec {
         series: 32,

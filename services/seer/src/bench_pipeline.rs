@@ -654,6 +654,7 @@ impl Setup<'_> {
                 values: (0..LSTM_CONTEXT).map(|k| (k % 24) as f64).collect(),
                 partial: false,
                 freq_months: 0,
+                covariates: Vec::new(),
             }],
             horizon: HORIZON,
             quantiles: vec![0.1, 0.5, 0.9],

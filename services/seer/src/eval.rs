@@ -93,7 +93,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         // before the data is read: a missing flag is the first thing to fix
         return Err(missing_horizon(kind).into());
     }
-    let histories = load_histories(&a.data, model.config.freq)?;
+    let histories = load_histories(&a.data, &model.config, None)?;
     let opts = BacktestOptions {
         horizon: a.horizon,
         windows: a.windows,

@@ -147,6 +147,7 @@ pub fn build_config(kind: &str, freq: Frequency, a: &SizeArgs) -> anyhow::Result
             Vec::new()
         },
         seasonal_naive_series: Vec::new(),
+        covariates: Vec::new(),
     };
     config.validate().map_err(|e| BadInput(e.to_string()))?;
     Ok(config)
@@ -178,6 +179,14 @@ pub fn describe_choices(config: &ModelConfig, a: &SizeArgs) -> String {
     if config.model == ModelKind::Deepar {
         let lags: Vec<String> = config.lags.iter().map(|l| l.to_string()).collect();
         out += &format!(", lags {}{}", lags.join(","), mark(a.lags.is_some()));
+    }
+    if !config.covariates.is_empty() {
+        let covs: Vec<String> = config
+            .covariates
+            .iter()
+            .map(|c| format!("{} ({})", c.name, c.kind.name().replace('_', "-")))
+            .collect();
+        out += &format!(", covariates {}", covs.join(", "));
     }
     let features: Vec<&str> = config.time_features.iter().map(|f| f.as_str()).collect();
     out += &format!(

@@ -1,13 +1,13 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use seer_core::csv::read_long_csv;
+use seer_core::csv::{Dataset, Series, read_long_csv};
 use seer_core::quantiles::parse_levels;
 use seer_core::series::regularize;
-use seer_core::time::{Frequency, format_timestamp};
+use seer_core::time::format_timestamp;
 use seer_gpu::GpuContext;
-use seer_model::{History, Model, PredictOptions, Prediction};
+use seer_model::{CovariateKind, History, Model, ModelConfig, PredictOptions, Prediction};
 use serde_json::{Value, json};
 
 use crate::terminal::BadInput;
@@ -17,7 +17,8 @@ pub struct PredictArgs {
     /// Checkpoint directory (config.json + model.safetensors)
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Long-format CSV: series_id,timestamp,value (or unique_id,ds,y), extra columns ignored
+    /// Long-format CSV: series_id,timestamp,value (or unique_id,ds,y); extra columns are the
+    /// covariates the model reads, others ignored
     #[arg(long)]
     pub data: PathBuf,
     #[arg(long)]
@@ -32,28 +33,129 @@ pub struct PredictArgs {
     pub seed: u64,
     #[arg(long)]
     pub json: bool,
+    /// CSV of the steps after each series' last point with the values of the model's
+    /// known-future covariates (same layout as --data; its value column is not read)
+    #[arg(long)]
+    pub future: Option<PathBuf>,
 }
 
-/// Reads the CSV and lays every series on the model's time grid (gaps → missing points).
-pub fn load_histories(path: &std::path::Path, freq: Frequency) -> anyhow::Result<Vec<History>> {
+fn read_dataset(path: &Path) -> anyhow::Result<Dataset> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let dataset = read_long_csv(std::io::BufReader::new(file))
-        .with_context(|| format!("reading {}", path.display()))?;
-    if !dataset.feature_names.is_empty() {
-        tracing::warn!(columns = ?dataset.feature_names, "extra feature columns are not used by these models");
+    read_long_csv(std::io::BufReader::new(file))
+        .with_context(|| format!("reading {}", path.display()))
+}
+
+/// Where each of the model's covariates is among `dataset`'s feature columns.
+fn covariate_columns(
+    dataset: &Dataset,
+    config: &ModelConfig,
+    path: &Path,
+) -> Result<Vec<usize>, BadInput> {
+    config
+        .covariates
+        .iter()
+        .map(|cov| {
+            dataset
+                .feature_names
+                .iter()
+                .position(|n| *n == cov.name)
+                .ok_or_else(|| {
+                    BadInput(format!(
+                        "{}: no column {:?}, which the model reads as a {} covariate (columns: {})",
+                        path.display(),
+                        cov.name,
+                        cov.kind.name().replace('_', "-"),
+                        dataset.feature_names.join(", ")
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// Reads the CSV and lays every series on the model's time grid (gaps → missing points), with
+/// the columns of the model's covariates. `future`, a CSV of the same layout, carries the
+/// known-future covariates' values over the steps after each series' last point (its values
+/// are not read).
+pub fn load_histories(
+    path: &Path,
+    config: &ModelConfig,
+    future: Option<&Path>,
+) -> anyhow::Result<Vec<History>> {
+    let dataset = read_dataset(path)?;
+    let columns = covariate_columns(&dataset, config, path)?;
+    let unused: Vec<&String> = dataset
+        .feature_names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !columns.contains(i))
+        .map(|(_, n)| n)
+        .collect();
+    if !unused.is_empty() {
+        tracing::warn!(columns = ?unused, "feature columns the model does not read as covariates are ignored");
     }
+    let future = match future {
+        Some(p) => {
+            let ds = read_dataset(p)?;
+            let cols = covariate_columns(&ds, config, p)?;
+            Some((p, ds, cols))
+        }
+        None => None,
+    };
+    let freq = config.freq;
     dataset
         .series
         .iter()
         .map(|s| {
-            let grid = regularize(s, freq).with_context(|| {
+            let mut series = Series {
+                id: s.id.clone(),
+                timestamps: s.timestamps.clone(),
+                values: s.values.clone(),
+                features: columns.iter().map(|&j| s.features[j].clone()).collect(),
+                label: s.label.clone(),
+            };
+            let last = s.timestamps.last().copied();
+            if let (Some((p, ds, cols)), Some(last)) = (&future, last)
+                && let Some(f) = ds.series.iter().find(|f| f.id == s.id)
+            {
+                if let Some(&first) = f.timestamps.first().filter(|&&t| t <= last) {
+                    return Err(BadInput(format!(
+                        "{}: series {:?} has a row at {}, not after its history's last point {}",
+                        p.display(),
+                        s.id,
+                        format_timestamp(first),
+                        format_timestamp(last)
+                    ))
+                    .into());
+                }
+                series.timestamps.extend(&f.timestamps);
+                series
+                    .values
+                    .extend(std::iter::repeat_n(f64::NAN, f.timestamps.len()));
+                for (out, &j) in series.features.iter_mut().zip(cols) {
+                    out.extend(&f.features[j]);
+                }
+            }
+            let grid = regularize(&series, freq).with_context(|| {
                 format!(
                     "{}: series {:?} does not fit the model's {freq} grid",
                     path.display(),
                     s.id
                 )
             })?;
-            Ok(History::new(grid.id, grid.timestamps, grid.values).with_label(grid.label))
+            // the history ends at its own last point; the grid may run on over the future rows
+            let n = match (grid.timestamps.first(), last) {
+                (Some(&start), Some(last)) => freq
+                    .steps_between(start, last)
+                    .map_or(0, |k| k as usize + 1),
+                _ => 0,
+            };
+            Ok(History::new(
+                grid.id,
+                grid.timestamps[..n].to_vec(),
+                grid.values[..n].to_vec(),
+            )
+            .with_label(grid.label)
+            .with_covariates(grid.features))
         })
         .collect()
 }
@@ -63,7 +165,22 @@ pub fn run(a: &PredictArgs) -> anyhow::Result<()> {
     let ctx = GpuContext::from_env()?;
     let model = Model::load(&ctx, &a.checkpoint)
         .with_context(|| format!("loading checkpoint {}", a.checkpoint.display()))?;
-    let histories = load_histories(&a.data, model.config.freq)?;
+    let known_future: Vec<&str> = model
+        .config
+        .covariates
+        .iter()
+        .filter(|c| c.kind == CovariateKind::KnownFuture)
+        .map(|c| c.name.as_str())
+        .collect();
+    if !known_future.is_empty() && a.future.is_none() {
+        return Err(BadInput(format!(
+            "the model reads known-future covariates ({}): pass their values over the horizon with --future FILE (series_id,timestamp,value,{} for the steps after each series)",
+            known_future.join(", "),
+            known_future.join(",")
+        ))
+        .into());
+    }
+    let histories = load_histories(&a.data, &model.config, a.future.as_deref())?;
     if histories.is_empty() {
         return Err(BadInput(format!("{}: no series", a.data.display())).into());
     }

@@ -9,7 +9,7 @@ use seer_core::time::Frequency;
 use seer_gpu::GpuContext;
 use seer_model::checkpoint::{init_weights, save};
 use seer_model::train::{EpochReport, EpochScore, TrainOptions, train};
-use seer_model::{ModelConfig, ModelKind};
+use seer_model::{Covariate, CovariateKind, ModelConfig, ModelKind};
 
 use seer_model::backtest::{self, BacktestError, BacktestOptions, BacktestReport};
 
@@ -68,6 +68,38 @@ pub struct TrainArgs {
     /// naive forecast better
     #[arg(long)]
     pub no_baseline_selection: bool,
+    /// Feature columns to read as known-future covariates (values known for the forecast steps
+    /// too, e.g. a temperature forecast or a holiday flag), comma-separated
+    #[arg(long, default_value = "")]
+    pub covariates: String,
+    /// Feature columns to read as past-observed covariates (known up to the forecast's origin
+    /// only; read a horizon late), comma-separated
+    #[arg(long, default_value = "")]
+    pub past_covariates: String,
+}
+
+/// The config's covariates with the flags' added, then each standardised over the training
+/// data (the data defines the scaling, whatever a `--config` file said).
+fn fit_covariates(config: &mut ModelConfig, histories: &[seer_model::History]) {
+    for (j, cov) in config.covariates.iter_mut().enumerate() {
+        let columns = histories.iter().map(|h| h.covariates[j].as_slice());
+        *cov = Covariate::fitted(&cov.name, cov.kind, columns);
+    }
+}
+
+fn covariates_from_flags(config: &mut ModelConfig, a: &TrainArgs) -> Result<(), BadInput> {
+    for (list, kind) in [
+        (&a.covariates, CovariateKind::KnownFuture),
+        (&a.past_covariates, CovariateKind::PastObserved),
+    ] {
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if config.covariates.iter().any(|c| c.name == name) {
+                return Err(BadInput(format!("covariate {name:?} is given twice")));
+            }
+            config.covariates.push(Covariate::fitted(name, kind, []));
+        }
+    }
+    Ok(())
 }
 
 /// Backtests the trained model on each series' held-out last horizon (the validation window)
@@ -189,6 +221,10 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         .filter_map(|s| infer_frequency(&s.timestamps))
         .min_by_key(|f| f.nominal_seconds());
     let mut config = model_config(a, data_freq)?;
+    covariates_from_flags(&mut config, a)?;
+    config.validate().map_err(|e| BadInput(e.to_string()))?;
+    let histories = load_histories(&a.data, &config, None)?;
+    fit_covariates(&mut config, &histories);
     config.input_size = Some(config.derived_input_size());
     if config.model == ModelKind::Deepar && config.series_ids.is_none() {
         // train ids get their own embedding rows; ids never seen fall back to hashing
@@ -203,7 +239,6 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     if a.config.is_none() {
         eprintln!("{}", describe_choices(&config, &a.sizes));
     }
-    let histories = load_histories(&a.data, config.freq)?;
     let ctx = GpuContext::from_env()?;
     let weights = init_weights(&config, a.seed)?;
     let points: usize = histories.iter().map(|h| h.values.len()).sum();

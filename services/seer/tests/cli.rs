@@ -898,6 +898,187 @@ fn monthly_and_quarterly_data_train_and_forecast_on_the_calendar() {
     );
 }
 
+/// Hourly series whose value follows a temperature column, `n` points from 2024-01-01.
+fn temperature_csv(ids: &[&str], from: usize, n: usize, with_values: bool) -> String {
+    let mut s = String::from("series_id,timestamp,value,temp,note\n");
+    for id in ids {
+        for i in from..from + n {
+            let temp = 15.0 + 10.0 * ((i * 7 % 11) as f64 / 10.0);
+            let value = if with_values {
+                format!("{:.3}", 100.0 + 2.0 * temp)
+            } else {
+                String::new()
+            };
+            s += &format!(
+                "{id},2024-01-{:02}T{:02}:00:00Z,{value},{temp:.2},1\n",
+                1 + i / 24,
+                i % 24
+            );
+        }
+    }
+    s
+}
+
+#[test]
+fn covariates_train_predict_and_eval_from_csv_columns() {
+    let dir = tmp("covariates");
+    let data = write(&dir, "d.csv", &temperature_csv(&["a", "b"], 0, 120, true));
+    let out = dir.join("m").to_string_lossy().into_owned();
+    let o = seer(&[
+        "train",
+        "--data",
+        &data,
+        "--model",
+        "lstm",
+        "--out",
+        &out,
+        "--epochs",
+        "1",
+        "--hidden",
+        "4",
+        "--layers",
+        "1",
+        "--context",
+        "12",
+        "--horizon",
+        "4",
+        "--covariates",
+        "temp",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("covariates temp (known-future)"),
+        "{}",
+        stderr(&o)
+    );
+    let config = checkpoint_config(&out);
+    let cov = &config["covariates"][0];
+    assert_eq!(
+        (cov["name"].as_str(), cov["kind"].as_str()),
+        (Some("temp"), Some("known_future"))
+    );
+    // standardised by the training data: temperatures 15 … 25
+    let mean = cov["mean"].as_f64().unwrap();
+    assert!(mean > 15.0 && mean < 25.0, "{cov}");
+    assert_eq!(
+        config["input_size"],
+        1 + 2 + 1,
+        "value, 2 time features, temp"
+    );
+
+    // a forecast needs the temperatures of the steps it forecasts
+    expect_bad(
+        &seer(&["predict", "--checkpoint", &out, "--data", &data]),
+        "known-future covariates (temp): pass their values over the horizon with --future FILE",
+    );
+    let future = write(&dir, "f.csv", &temperature_csv(&["a", "b"], 120, 4, false));
+    let o = seer(&[
+        "predict",
+        "--checkpoint",
+        &out,
+        "--data",
+        &data,
+        "--future",
+        &future,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v[0]["timestamps"][0], "2024-01-06T00:00:00Z");
+    assert_eq!(v[1]["mean"].as_array().unwrap().len(), 4);
+    // too few future rows, and rows that are not after the history, are refused
+    let short = write(&dir, "s.csv", &temperature_csv(&["a", "b"], 120, 2, false));
+    expect_bad(
+        &seer(&[
+            "predict",
+            "--checkpoint",
+            &out,
+            "--data",
+            &data,
+            "--future",
+            &short,
+        ]),
+        "known-future covariate \"temp\" has 2 values past the history's 120",
+    );
+    let overlap = write(&dir, "o.csv", &temperature_csv(&["a"], 119, 5, false));
+    expect_bad(
+        &seer(&[
+            "predict",
+            "--checkpoint",
+            &out,
+            "--data",
+            &data,
+            "--future",
+            &overlap,
+        ]),
+        "not after its history's last point",
+    );
+    // data without the column names it
+    let bare = write(&dir, "bare.csv", &hourly_csv());
+    expect_bad(
+        &seer(&[
+            "predict",
+            "--checkpoint",
+            &out,
+            "--data",
+            &bare,
+            "--future",
+            &future,
+        ]),
+        "no column \"temp\", which the model reads as a known-future covariate",
+    );
+    // eval reads the actual temperatures of each window (an ex-post forecast)
+    let o = seer(&[
+        "eval",
+        "--checkpoint",
+        &out,
+        "--data",
+        &data,
+        "--horizon",
+        "4",
+        "--windows",
+        "2",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // a past-observed covariate needs no future file
+    let past = dir.join("p").to_string_lossy().into_owned();
+    let o = seer(&[
+        "train",
+        "--data",
+        &data,
+        "--model",
+        "tcn",
+        "--out",
+        &past,
+        "--epochs",
+        "1",
+        "--context",
+        "12",
+        "--horizon",
+        "4",
+        "--past-covariates",
+        "temp",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = seer(&["predict", "--checkpoint", &past, "--data", &data]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    expect_bad(
+        &seer(&[
+            "train",
+            "--data",
+            &data,
+            "--model",
+            "lstm",
+            "--out",
+            &past,
+            "--covariates",
+            "wind",
+        ]),
+        "no column \"wind\"",
+    );
+}
+
 #[test]
 fn seer_up_runs_the_pipeline_on_the_embedded_broker() {
     let o = Command::new(env!("CARGO_BIN_EXE_seer"))

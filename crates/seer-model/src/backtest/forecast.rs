@@ -96,7 +96,8 @@ fn windows_at(histories: &[History], horizon: usize, back: usize) -> Vec<Forecas
                 return None;
             }
             Some(ForecastWindow {
-                history: History::new(h.id.clone(), h.timestamps[..origin].to_vec(), hist.to_vec()),
+                // known-future covariates over the window are the actuals (an ex-post forecast)
+                history: h.prefix(origin, horizon),
                 actual: h.values[origin..end].to_vec(),
                 timestamps: h.timestamps[origin..end].to_vec(),
             })

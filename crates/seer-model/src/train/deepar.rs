@@ -12,6 +12,7 @@ use seer_gpu::ops::{self, Distribution, Mat};
 use seer_gpu::{GpuContext, Recorder};
 
 use crate::config::ModelConfig;
+use crate::covariates;
 use crate::error::ModelError;
 use crate::layers::Cell;
 use crate::prepare::{History, time_features};
@@ -29,6 +30,7 @@ struct Prepared {
     raw: Vec<f64>,
     imputed: Vec<f64>,
     index: usize,
+    covariates: Vec<Vec<f32>>,
 }
 
 pub(crate) struct DeepArTask {
@@ -70,6 +72,7 @@ impl DeepArTask {
                 raw: h.values.clone(),
                 imputed,
                 index: series_index(&h.id, config.cardinality, config.series_ids.as_deref()),
+                covariates: covariates::prepare(config, &h.covariates),
             });
         }
         if series.is_empty() {
@@ -119,7 +122,7 @@ impl DeepArTask {
         };
         let mut scored = 0;
         let width = self.width();
-        let lag_cols = c.lags.len() + c.time_features.len();
+        let lag_cols = c.lags.len() + c.known_inputs();
         for i in 0..w {
             let t = t0 + i as i64;
             for &l in &c.lags {
@@ -134,6 +137,7 @@ impl DeepArTask {
                 &c.time_features,
                 c.freq.step_saturating(p.start, t),
             ));
+            covariates::inputs(c, &p.covariates, t, &mut b.x);
             b.x.extend(std::iter::repeat_n(0.0, width - lag_cols));
             let z = if t >= 0 { p.raw[t as usize] } else { f64::NAN };
             let observed = z.is_finite() && i >= score_from;
@@ -202,7 +206,7 @@ impl Task for DeepArTask {
         let (rows, width, hidden) = (batch.rows, self.width(), self.stack.hidden);
         let raw_params = self.distribution.raw_params();
         let x = ctx.upload(&batch.x, &[rows, width])?;
-        let emb_col = c.lags.len() + c.time_features.len();
+        let emb_col = c.lags.len() + c.known_inputs();
         let onehot = match self.embedding {
             Some(offset) => {
                 let mut oh = vec![0.0f32; rows * c.cardinality];

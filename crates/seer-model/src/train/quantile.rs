@@ -9,6 +9,7 @@ use seer_gpu::ops::{self, Mat};
 use seer_gpu::{GpuContext, Recorder};
 
 use crate::config::{ModelConfig, ModelKind};
+use crate::covariates;
 use crate::error::ModelError;
 use crate::layers::Cell;
 use crate::prepare::{History, time_features};
@@ -22,6 +23,7 @@ struct Prepared {
     start: i64,
     raw: Vec<f64>,
     imputed: Vec<f64>,
+    covariates: Vec<Vec<f32>>,
 }
 
 pub(crate) struct QuantileTask {
@@ -73,6 +75,7 @@ impl QuantileTask {
                     start: h.timestamps.first().copied().unwrap_or(0),
                     raw: h.values.clone(),
                     imputed: impute_locf(&h.values)?,
+                    covariates: covariates::prepare(config, &h.covariates),
                 })
             })
             .collect::<Vec<_>>();
@@ -91,7 +94,7 @@ impl QuantileTask {
     }
 
     fn input_width(&self) -> usize {
-        1 + self.config.time_features.len()
+        1 + self.config.known_inputs()
     }
 
     /// Steps the stack that is scored runs over: the whole window for lstm/rnn, the decoder's
@@ -128,6 +131,7 @@ impl QuantileTask {
                 &c.time_features,
                 c.freq.step_saturating(p.start, t + 1),
             ));
+            covariates::inputs(c, &p.covariates, t + 1, x);
         };
         let (rows_before, x_before) = (b.target.len(), b.x.len());
         let enc_steps = if self.decoder.is_some() {

@@ -12,8 +12,10 @@ use seer_gpu::ops::{self, Conv1dSpec, Mat};
 use seer_gpu::{GpuContext, Recorder, Tensor};
 
 use crate::config::ModelConfig;
+use crate::covariates;
 use crate::error::ModelError;
 use crate::prepare::History;
+use crate::tcn::push_covariate_rows;
 use crate::train::head::{Head, Target};
 use crate::train::options::TrainOptions;
 use crate::train::params::{ParamStore, Slot};
@@ -23,6 +25,7 @@ struct Prepared {
     start: i64,
     raw: Vec<f64>,
     imputed: Vec<f64>,
+    covariates: Vec<Vec<f32>>,
 }
 
 /// A parameter tensor's place in the flat store.
@@ -85,6 +88,7 @@ impl TcnTask {
                 start: h.timestamps.first().copied().unwrap_or(0),
                 raw: h.values.clone(),
                 imputed,
+                covariates: covariates::prepare(config, &h.covariates),
             });
         }
         if series.is_empty() {
@@ -165,6 +169,11 @@ impl TcnTask {
                 (0..t_len as i64).map(|i| feature.value(c.freq.step_saturating(p.start, t0 + i))),
             );
         }
+        // a TCN reads its context only, so covariates ride `horizon` steps ahead: a known-future
+        // one's row holds the steps it forecasts at the context's last positions
+        push_covariate_rows(c, t_len, &mut b.x, |t, out| {
+            covariates::inputs(c, &p.covariates, t0 + t + c.horizon as i64, out)
+        });
         for z in targets {
             b.target.push(if z.is_finite() { z as f32 } else { 0.0 });
             b.mask.push(z.is_finite() as u8 as f32);

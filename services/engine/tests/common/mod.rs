@@ -80,6 +80,7 @@ pub fn config(kind: ModelKind) -> ModelConfig {
         series_ids: None,
         classes: vec![],
         seasonal_naive_series: Vec::new(),
+        covariates: Vec::new(),
     };
     match kind {
         ModelKind::Lstm => c.quantiles = vec![0.1, 0.5, 0.9],
@@ -246,6 +247,7 @@ pub fn window(id: &str, values: Vec<f64>) -> SeriesWindow {
         start: Some(seer_proto::convert::timestamp(T0)),
         freq_seconds: HOUR,
         freq_months: 0,
+        covariates: Vec::new(),
         values,
         partial: false,
     }

@@ -40,6 +40,7 @@ pub fn lstm_config() -> ModelConfig {
         series_ids: None,
         classes: vec![],
         seasonal_naive_series: Vec::new(),
+        covariates: Vec::new(),
     }
 }
 
