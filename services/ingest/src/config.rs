@@ -42,6 +42,10 @@ pub struct IngestConfig {
     pub transaction_interval_ms: u64,
     #[serde(default)]
     pub frequencies: BTreeMap<String, String>,
+    /// `Observation.features` keys kept per series beside its values and sent with its window
+    /// as covariates (what a model reading past-observed covariates needs).
+    #[serde(default)]
+    pub covariates: Vec<String>,
     #[serde(skip)]
     pub kafka: KafkaConfig,
     #[serde(skip)]

@@ -18,9 +18,9 @@ use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use seer_core::stream::DeadLetterReason;
-use seer_proto::convert::{decode_observation, seconds};
-use seer_proto::v1::ForecastBatchRequest;
+use seer_proto::convert::decode_observation;
 use seer_proto::v1::engine_client::EngineClient;
+use seer_proto::v1::{ForecastBatchRequest, Observation};
 use seer_runtime::{HealthContext, KafkaHealth, Readiness, Shutdown};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
@@ -492,8 +492,8 @@ impl Shell<'_> {
         match read {
             Ok(Ok(points)) => {
                 let n = points.len();
-                for (p, id, ts, value) in points {
-                    state.replay_point(p, &id, ts, value);
+                for (p, obs) in &points {
+                    state.replay_observation(*p, obs);
                 }
                 self.metrics.windows.set(state.series_count() as i64);
                 tracing::info!(
@@ -705,7 +705,7 @@ fn replay(
     mut config: ClientConfig,
     topic: String,
     ranges: Vec<(i32, i64, i64)>,
-) -> Result<Vec<(i32, String, i64, f64)>, rdkafka::error::KafkaError> {
+) -> Result<Vec<(i32, Observation)>, rdkafka::error::KafkaError> {
     let consumer: BaseConsumer = config
         .set("group.id", format!("seer-rebuild-{}", std::process::id()))
         .set("enable.auto.commit", "false")
@@ -731,8 +731,7 @@ fn replay(
         if offset < end
             && let Ok(obs) = decode_observation(m.payload().unwrap_or_default())
         {
-            let ts = obs.timestamp.as_ref().map(seconds).unwrap_or(0);
-            points.push((p, obs.series_id, ts, obs.value));
+            points.push((p, obs));
         }
         if offset + 1 >= end {
             remaining.remove(&p);

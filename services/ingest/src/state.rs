@@ -4,13 +4,14 @@
 //! shell ([`crate::shell`]) feeds it messages and delivery reports and does what it answers;
 //! the tests below drive it directly.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use seer_core::stream::{
     DeadLetterReason, DueTracker, FastMap, FastSet, OffsetTracker, SeriesKey, WindowStore,
 };
 use seer_proto::convert::{decode_observation, frequency_fields, seconds, timestamp};
-use seer_proto::v1::SeriesWindow;
+use seer_proto::v1::{CovariateValues, Observation, SeriesWindow};
 
 use crate::config::IngestConfig;
 use crate::error::IngestError;
@@ -51,6 +52,10 @@ pub struct IngestState {
     assigned: FastSet<i32>,
     /// Partitions whose commit position may have moved since the last [`Self::take_committable`].
     moved: FastSet<i32>,
+    /// `Observation.features` keys kept per series and sent as the windows' covariates.
+    covariates: Vec<String>,
+    /// One point's covariate values, reused so that a message allocates nothing for them.
+    covariate_values: Vec<f64>,
 }
 
 impl IngestState {
@@ -64,7 +69,23 @@ impl IngestState {
             latest: FastMap::default(),
             assigned: FastSet::default(),
             moved: FastSet::default(),
+            covariates: config.covariates.clone(),
+            covariate_values: Vec::with_capacity(config.covariates.len()),
         })
+    }
+
+    /// The point's values of the kept covariates into `covariate_values` (NaN: not carried or
+    /// not finite).
+    fn read_covariates(&mut self, features: &HashMap<String, f64>) {
+        self.covariate_values.clear();
+        self.covariate_values
+            .extend(self.covariates.iter().map(|name| {
+                features
+                    .get(name)
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .unwrap_or(f64::NAN)
+            }));
     }
 
     /// Classifies and places one message. `None`: placed in its window. `Some(reason)`: it
@@ -93,10 +114,14 @@ impl IngestState {
         if ts > wall_seconds.saturating_add(self.max_future_seconds) {
             return Some(DeadLetterReason::FutureTimestamp);
         }
-        if let Err(rejection) = self
-            .store
-            .observe(m.partition, &obs.series_id, ts, obs.value)
-        {
+        self.read_covariates(&obs.features);
+        if let Err(rejection) = self.store.observe_with_covariates(
+            m.partition,
+            &obs.series_id,
+            ts,
+            obs.value,
+            &self.covariate_values,
+        ) {
             return Some(rejection.reason());
         }
         self.offsets.attach(m.partition, m.offset, &obs.series_id);
@@ -112,7 +137,29 @@ impl IngestState {
     /// A point re-read from the topic to rebuild a window: placed, never forecast, offsets
     /// untouched. A point the live path would dead-letter is skipped: it already was.
     pub fn replay_point(&mut self, partition: i32, series_id: &str, ts: i64, value: f64) {
-        let _ = self.store.observe(partition, series_id, ts, value);
+        // no covariate values, but as many (missing) as the windows keep
+        self.covariate_values.clear();
+        self.covariate_values.resize(self.covariates.len(), f64::NAN);
+        let _ = self.store.observe_with_covariates(
+            partition,
+            series_id,
+            ts,
+            value,
+            &self.covariate_values,
+        );
+    }
+
+    /// As [`Self::replay_point`], with the observation's kept covariates.
+    pub fn replay_observation(&mut self, partition: i32, obs: &Observation) {
+        let ts = obs.timestamp.as_ref().map(seconds).unwrap_or(0);
+        self.read_covariates(&obs.features);
+        let _ = self.store.observe_with_covariates(
+            partition,
+            &obs.series_id,
+            ts,
+            obs.value,
+            &self.covariate_values,
+        );
     }
 
     /// The dead letter of (`partition`, `offset`) is delivered.
@@ -180,7 +227,15 @@ impl IngestState {
                     values: w.values(),
                     partial: entry.is_partial(),
                     freq_months,
-                    covariates: Vec::new(),
+                    covariates: entry
+                        .covariates()
+                        .iter()
+                        .zip(&self.covariates)
+                        .map(|(w, name)| CovariateValues {
+                            name: name.clone(),
+                            values: w.values(),
+                        })
+                        .collect(),
                 });
                 series.push(InFlight {
                     key,
@@ -225,7 +280,6 @@ mod tests {
     use std::time::Duration;
 
     use prost::Message as _;
-    use seer_proto::v1::Observation;
 
     use super::*;
 
@@ -242,14 +296,17 @@ mod tests {
         }
     }
 
-    fn obs(id: &str, ts: i64, value: f64) -> Vec<u8> {
+    fn observation(id: &str, ts: i64, value: f64) -> Observation {
         Observation {
             series_id: id.into(),
             timestamp: Some(timestamp(ts)),
             value,
             features: Default::default(),
         }
-        .encode_to_vec()
+    }
+
+    fn obs(id: &str, ts: i64, value: f64) -> Vec<u8> {
+        observation(id, ts, value).encode_to_vec()
     }
 
     fn message<'a>(offset: i64, key: Option<&'a [u8]>, payload: &'a [u8]) -> Incoming<'a> {
@@ -462,6 +519,39 @@ mod tests {
             assert_eq!(state.take_committable(), want, "after event {i}");
         }
         assert_eq!(state.series_count(), 0);
+    }
+
+    #[test]
+    fn kept_covariates_travel_with_the_window() {
+        let mut cfg = config();
+        cfg.covariates = vec!["temperature".into(), "price".into()];
+        let mut state = IngestState::new(&cfg).unwrap();
+        let now = Instant::now();
+        for (offset, (step, temp)) in [(0, Some(20.0)), (1, None), (2, Some(22.0))]
+            .into_iter()
+            .enumerate()
+        {
+            let mut o = observation("s", T0 + step * 3600, step as f64);
+            if let Some(t) = temp {
+                o.features.insert("temperature".into(), t);
+            }
+            o.features.insert("other".into(), 1.0);
+            state.on_message(message(offset as i64, None, &o.encode_to_vec()), NOW, now);
+        }
+        // a rebuilt point brings its covariates too
+        let mut replayed = observation("s", T0 + 3 * 3600, 3.0);
+        replayed.features.insert("price".into(), 9.5);
+        state.replay_observation(0, &replayed);
+        let p = obs("s", T0 + 4 * 3600, 4.0);
+        state.on_message(message(3, None, &p), NOW, now);
+        let b = state.take_batch(now + Duration::from_secs(1)).unwrap();
+        let covs = &b.windows[0].covariates;
+        let names: Vec<&str> = covs.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["temperature", "price"]);
+        assert_eq!(b.windows[0].values, vec![1.0, 2.0, 3.0, 4.0]);
+        let temp = &covs[0].values;
+        assert!(temp[0].is_nan() && temp[1] == 22.0 && temp[2].is_nan() && temp[3].is_nan());
+        assert!(covs[1].values[..2].iter().all(|v| v.is_nan()) && covs[1].values[2] == 9.5);
     }
 
     #[test]

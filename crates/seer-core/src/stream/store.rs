@@ -21,11 +21,20 @@ pub struct FrequencyRule {
 pub struct SeriesEntry {
     window: SeriesWindow,
     partial: bool,
+    /// One window per covariate the store keeps, slot for slot with `window` (empty when it
+    /// keeps none).
+    covariates: Vec<SeriesWindow>,
 }
 
 impl SeriesEntry {
     pub fn window(&self) -> &SeriesWindow {
         &self.window
+    }
+
+    /// The covariates' windows, in the order their values were given to
+    /// [`WindowStore::observe_with_covariates`]; each has the target window's slots.
+    pub fn covariates(&self) -> &[SeriesWindow] {
+        &self.covariates
     }
 
     /// The window was built after its partition was (re)assigned and has not spanned its full
@@ -113,6 +122,21 @@ impl WindowStore {
         ts: i64,
         value: f64,
     ) -> Result<Placement, Rejection> {
+        self.observe_with_covariates(partition, series_id, ts, value, &[])
+    }
+
+    /// As [`WindowStore::observe`], with the point's covariate values (NaN: not carried), which
+    /// go into windows of their own, slot for slot with the target's. A series keeps as many
+    /// covariate windows as its first point brought values; a later point with another count
+    /// leaves its covariates missing.
+    pub fn observe_with_covariates(
+        &mut self,
+        partition: i32,
+        series_id: &str,
+        ts: i64,
+        value: f64,
+        covariates: &[f64],
+    ) -> Result<Placement, Rejection> {
         let series = self.partitions.entry(partition).or_default();
         // Looked up by &str first: allocating the id for every observation would dominate.
         if let Some(entry) = series.get_mut(series_id) {
@@ -122,13 +146,30 @@ impl WindowStore {
             if entry.window.is_full() || matches!(placement, Placement::Reset { .. }) {
                 entry.partial = false;
             }
+            if entry.covariates.len() == covariates.len() {
+                place_covariates(&mut entry.covariates, ts, covariates);
+            } else {
+                // keep the slots in step, with nothing known at this one
+                for w in &mut entry.covariates {
+                    let _ = w.insert(ts, f64::NAN);
+                }
+            }
             return Ok(placement);
         }
         let freq = rule_freq(&self.rules, self.default_freq, series_id);
         let mut window = SeriesWindow::new(freq, self.capacity);
         let placement = window.insert(ts, value)?;
         let partial = self.rebuilt.contains(&partition) && !window.is_full();
-        series.insert(series_id.to_owned(), SeriesEntry { window, partial });
+        let mut columns = vec![SeriesWindow::new(freq, self.capacity); covariates.len()];
+        place_covariates(&mut columns, ts, covariates);
+        series.insert(
+            series_id.to_owned(),
+            SeriesEntry {
+                window,
+                partial,
+                covariates: columns,
+            },
+        );
         self.series_count += 1;
         Ok(placement)
     }
@@ -189,6 +230,16 @@ impl WindowStore {
     }
 }
 
+/// The target's point was placed at `ts`, so each covariate window, holding the same slots,
+/// places there too; a value beyond single precision is kept as missing rather than refused.
+fn place_covariates(windows: &mut [SeriesWindow], ts: i64, values: &[f64]) {
+    for (w, &v) in windows.iter_mut().zip(values) {
+        if w.insert(ts, v).is_err() {
+            let _ = w.insert(ts, f64::NAN);
+        }
+    }
+}
+
 /// A free function so that `observe` can read the rules while it holds a series mutably.
 fn rule_freq(rules: &[(String, Frequency)], default_freq: Frequency, series_id: &str) -> Frequency {
     rules
@@ -242,6 +293,44 @@ mod tests {
             (store.freq_for("A").seconds(), store.freq_for("b").seconds()),
             (Some(30), Some(30))
         );
+    }
+
+    #[test]
+    fn covariate_windows_keep_the_targets_slots() {
+        let mut store = WindowStore::new(vec![], 60, 3).unwrap();
+        let nan = f64::NAN;
+        store
+            .observe_with_covariates(0, "s", 0, 1.0, &[10.0, nan])
+            .unwrap();
+        store
+            .observe_with_covariates(0, "s", 120, 3.0, &[30.0, 3e39])
+            .unwrap();
+        // late for the target: the covariates are not placed either
+        assert!(
+            store
+                .observe_with_covariates(0, "s", -600, 0.0, &[0.0, 0.0])
+                .is_err()
+        );
+        store
+            .observe_with_covariates(0, "s", 60, 2.0, &[20.0, 2.0])
+            .unwrap();
+        let e = store.entry(0, "s").unwrap();
+        assert_eq!(e.window().values(), [1.0, 2.0, 3.0]);
+        assert_eq!(e.covariates()[0].values(), [10.0, 20.0, 30.0]);
+        let second = e.covariates()[1].values();
+        // absent and beyond single precision read as missing
+        assert!(second[0].is_nan() && second[1] == 2.0 && second[2].is_nan());
+        // a point with another count of covariates places its target only
+        store
+            .observe_with_covariates(0, "s", 180, 4.0, &[40.0])
+            .unwrap();
+        let e = store.entry(0, "s").unwrap();
+        assert_eq!(e.window().values(), [2.0, 3.0, 4.0]);
+        assert_eq!(e.covariates()[0].values()[..2], [20.0, 30.0]);
+        assert!(e.covariates()[0].values()[2].is_nan());
+        // and a store fed without covariates keeps none
+        store.observe(0, "t", 0, 1.0).unwrap();
+        assert!(store.entry(0, "t").unwrap().covariates().is_empty());
     }
 
     #[test]
