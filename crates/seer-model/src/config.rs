@@ -131,6 +131,35 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// A config of `model` with every optional field empty (no time features, sizes 0, no
+    /// covariates): the start a caller fills in, as tests and tools do, rather than spelling
+    /// out every field.
+    pub fn bare(model: ModelKind, freq: Frequency, context_length: usize, horizon: usize) -> Self {
+        ModelConfig {
+            model,
+            freq,
+            context_length,
+            horizon,
+            time_features: Vec::new(),
+            input_size: None,
+            hidden_size: 0,
+            num_layers: 0,
+            quantiles: Vec::new(),
+            channels: Vec::new(),
+            kernel_size: 0,
+            dilations: Vec::new(),
+            lags: Vec::new(),
+            cardinality: 0,
+            embedding_dim: 0,
+            distribution: None,
+            num_samples: 0,
+            series_ids: None,
+            classes: Vec::new(),
+            seasonal_naive_series: Vec::new(),
+            covariates: Vec::new(),
+        }
+    }
+
     /// Width of one step's input vector of the first layer.
     pub fn derived_input_size(&self) -> usize {
         let f = self.known_inputs();

@@ -38,27 +38,11 @@ fn covariate(name: &str, kind: CovariateKind) -> Covariate {
 
 fn config(kind: ModelKind, covariates: Vec<Covariate>) -> ModelConfig {
     let mut c = ModelConfig {
-        model: kind,
-        freq: Frequency::Seconds(3600),
-        context_length: 12,
-        horizon: 4,
-        time_features: vec![],
-        input_size: None,
         hidden_size: 8,
         num_layers: 1,
         quantiles: vec![0.1, 0.5, 0.9],
-        channels: vec![],
-        kernel_size: 0,
-        dilations: vec![],
-        lags: vec![],
-        cardinality: 0,
-        embedding_dim: 0,
-        distribution: None,
-        num_samples: 0,
-        series_ids: None,
-        classes: vec![],
-        seasonal_naive_series: Vec::new(),
         covariates,
+        ..ModelConfig::bare(kind, Frequency::Seconds(3600), 12, 4)
     };
     match kind {
         ModelKind::Tcn => {
@@ -195,6 +179,14 @@ fn missing_covariates_are_errors_naming_them() {
         e.contains("limit of 4") && e.contains("past-observed"),
         "{e}"
     );
+    // training needs the columns too
+    let data = [history(vec![1.0; 40], vec![])];
+    let w = init_weights(&c, 1).unwrap();
+    let e = match train(ctx(), &c, &w, &data, &TrainOptions::default(), |_| {}) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("trained without the covariate columns"),
+    };
+    assert!(e.contains("has 0 covariate columns"), "{e}");
     // a classifier or gap filler reads none
     let mut g = config(
         ModelKind::Bilstm,

@@ -139,7 +139,8 @@ impl IngestState {
     pub fn replay_point(&mut self, partition: i32, series_id: &str, ts: i64, value: f64) {
         // no covariate values, but as many (missing) as the windows keep
         self.covariate_values.clear();
-        self.covariate_values.resize(self.covariates.len(), f64::NAN);
+        self.covariate_values
+            .resize(self.covariates.len(), f64::NAN);
         let _ = self.store.observe_with_covariates(
             partition,
             series_id,

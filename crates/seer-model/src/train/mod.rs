@@ -58,6 +58,11 @@ fn task_for(
     data: &[History],
     opts: &TrainOptions,
 ) -> Result<Box<dyn Task>, ModelError> {
+    // a window's inputs are as wide as the config says only when every series carries the
+    // covariates it names, over its own points at least
+    for h in data {
+        h.check_covariates(config, 0)?;
+    }
     match config.model {
         ModelKind::Deepar => Ok(Box::new(deepar::DeepArTask::new(
             ctx, config, store, data, opts,

@@ -60,27 +60,9 @@ impl Drop for TempDir {
 
 pub fn config(kind: ModelKind) -> ModelConfig {
     let mut c = ModelConfig {
-        model: kind,
-        freq: HOUR.into(),
-        context_length: 8,
-        horizon: 4,
-        time_features: vec![],
-        input_size: None,
         hidden_size: 4,
         num_layers: 1,
-        quantiles: vec![],
-        channels: vec![],
-        kernel_size: 0,
-        dilations: vec![],
-        lags: vec![],
-        cardinality: 0,
-        embedding_dim: 0,
-        distribution: None,
-        num_samples: 0,
-        series_ids: None,
-        classes: vec![],
-        seasonal_naive_series: Vec::new(),
-        covariates: Vec::new(),
+        ..ModelConfig::bare(kind, HOUR.into(), 8, 4)
     };
     match kind {
         ModelKind::Lstm => c.quantiles = vec![0.1, 0.5, 0.9],

@@ -20,27 +20,10 @@ pub fn ctx() -> Arc<GpuContext> {
 /// An untrained LSTM (random weights): any fine-tuning on real windows beats it.
 pub fn lstm_config() -> ModelConfig {
     ModelConfig {
-        model: ModelKind::Lstm,
-        freq: HOUR.into(),
-        context_length: 8,
-        horizon: 4,
-        time_features: vec![],
-        input_size: None,
         hidden_size: 8,
         num_layers: 1,
         quantiles: vec![0.1, 0.5, 0.9],
-        channels: vec![],
-        kernel_size: 0,
-        dilations: vec![],
-        lags: vec![],
-        cardinality: 0,
-        embedding_dim: 0,
-        distribution: None,
-        num_samples: 0,
-        series_ids: None,
-        classes: vec![],
-        seasonal_naive_series: Vec::new(),
-        covariates: Vec::new(),
+        ..ModelConfig::bare(ModelKind::Lstm, HOUR.into(), 8, 4)
     }
 }
 
