@@ -462,6 +462,10 @@ fn plan(
                 label,
             )
         };
+        // checked and copied once; a window's other errors come first
+        let columns = config.map_or(Ok(Vec::new()), |c| {
+            window_covariates(c, &covariates, values.len(), horizon)
+        });
         let route = if observed == 0 {
             error(
                 "no_observations",
@@ -486,19 +490,14 @@ fn plan(
                     model.name
                 ),
             )
-        } else if let Some(Err(reason)) =
-            config.map(|c| window_covariates(c, &covariates, values.len(), horizon))
-        {
-            error("missing_covariate", reason)
+        } else if let Err(reason) = &columns {
+            error("missing_covariate", reason.clone())
         } else {
             let timestamps: Vec<i64> = (0..values.len())
                 .map(|k| freq.step_saturating(start, k as i64))
                 .collect();
-            let columns = config
-                .and_then(|c| window_covariates(c, &covariates, values.len(), horizon).ok())
-                .unwrap_or_default();
-            let history =
-                History::new(series_id.clone(), timestamps, values).with_covariates(columns);
+            let history = History::new(series_id.clone(), timestamps, values)
+                .with_covariates(columns.unwrap_or_default());
             match config {
                 Some(c) => {
                     let ctx_len = c.context_length.min(history.values.len());

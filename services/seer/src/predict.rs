@@ -39,7 +39,7 @@ pub struct PredictArgs {
     pub future: Option<PathBuf>,
 }
 
-fn read_dataset(path: &Path) -> anyhow::Result<Dataset> {
+pub fn read_dataset(path: &Path) -> anyhow::Result<Dataset> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     read_long_csv(std::io::BufReader::new(file))
         .with_context(|| format!("reading {}", path.display()))
@@ -81,8 +81,17 @@ pub fn load_histories(
     config: &ModelConfig,
     future: Option<&Path>,
 ) -> anyhow::Result<Vec<History>> {
-    let dataset = read_dataset(path)?;
-    let columns = covariate_columns(&dataset, config, path)?;
+    histories_of(&read_dataset(path)?, path, config, future)
+}
+
+/// As [`load_histories`], from `dataset` already read from `path` (named in errors).
+pub fn histories_of(
+    dataset: &Dataset,
+    path: &Path,
+    config: &ModelConfig,
+    future: Option<&Path>,
+) -> anyhow::Result<Vec<History>> {
+    let columns = covariate_columns(dataset, config, path)?;
     let unused: Vec<&String> = dataset
         .feature_names
         .iter()

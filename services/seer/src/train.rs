@@ -3,7 +3,6 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use seer_core::csv::read_long_csv;
 use seer_core::series::infer_frequency;
 use seer_core::time::Frequency;
 use seer_gpu::GpuContext;
@@ -15,7 +14,7 @@ use seer_model::backtest::{self, BacktestError, BacktestOptions, BacktestReport}
 
 use crate::eval::winners_line;
 use crate::init::{SizeArgs, build_config, describe_choices, parse_freq};
-use crate::predict::load_histories;
+use crate::predict::{histories_of, read_dataset};
 use crate::terminal::BadInput;
 
 #[derive(Args)]
@@ -209,10 +208,7 @@ fn bar(e: &EpochReport, epochs: usize) -> String {
 }
 
 pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
-    let file =
-        std::fs::File::open(&a.data).with_context(|| format!("opening {}", a.data.display()))?;
-    let dataset = read_long_csv(std::io::BufReader::new(file))
-        .with_context(|| format!("reading {}", a.data.display()))?;
+    let dataset = read_dataset(&a.data)?;
     // the finest spacing among the series: coarser ones then have gaps rather than points off
     // the grid
     let data_freq = dataset
@@ -223,7 +219,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     let mut config = model_config(a, data_freq)?;
     covariates_from_flags(&mut config, a)?;
     config.validate().map_err(|e| BadInput(e.to_string()))?;
-    let histories = load_histories(&a.data, &config, None)?;
+    let histories = histories_of(&dataset, &a.data, &config, None)?;
     fit_covariates(&mut config, &histories);
     config.input_size = Some(config.derived_input_size());
     if config.model == ModelKind::Deepar && config.series_ids.is_none() {
