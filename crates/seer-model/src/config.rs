@@ -188,6 +188,12 @@ impl ModelConfig {
         self.time_features.len() + self.covariates.len()
     }
 
+    /// The covariates a history must carry columns for, in config order: all but the holiday
+    /// lists, which the model computes from timestamps.
+    pub fn supplied_covariates(&self) -> impl Iterator<Item = &Covariate> {
+        self.covariates.iter().filter(|c| !c.is_holidays())
+    }
+
     /// The longest horizon a forecast may ask, when the model limits it: a TCN predicts its
     /// configured horizon directly, and a past-observed covariate read `horizon` steps late
     /// runs out of known values beyond it.

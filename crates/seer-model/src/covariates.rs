@@ -6,11 +6,17 @@
 //! forecast's origin, so the models read it `horizon` steps late: the value a step reads is
 //! always one a forecast made `horizon` steps earlier could have seen, in training and at
 //! inference alike.
+//!
+//! A *holiday* covariate is a known-future one whose values the model computes itself from a
+//! list of dates in its config: 1 on a listed day, 0 otherwise. Nothing supplies its values, so
+//! it works wherever timestamps do: the CSV path, the engine's windows and the streaming path.
 
+use seer_core::time::{SECONDS_PER_DAY, parse_timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::error::ModelError;
+use crate::prepare::History;
 
 /// When a covariate's values are known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -44,6 +50,10 @@ pub struct Covariate {
     pub mean: f64,
     #[serde(default = "one")]
     pub std: f64,
+    /// Days (`YYYY-MM-DD`, the UTC calendar of the step's timestamp, as the time features read
+    /// it) on which a holiday covariate is 1; empty for a covariate whose values are supplied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dates: Vec<String>,
 }
 
 fn one() -> f64 {
@@ -80,12 +90,68 @@ impl Covariate {
             } else {
                 1.0
             },
+            dates: Vec::new(),
         }
+    }
+
+    /// A holiday covariate over `dates`, standardised over the 0/1 values it takes on the
+    /// training histories' timestamps.
+    pub fn holidays(name: &str, dates: Vec<String>, histories: &[History]) -> Covariate {
+        let mut c = Covariate {
+            dates,
+            ..Covariate::fitted(name, CovariateKind::KnownFuture, [])
+        };
+        let days = c.holiday_days();
+        let columns: Vec<Vec<f64>> = histories
+            .iter()
+            .map(|h| holiday_column(&days, h.timestamps.iter().copied()))
+            .collect();
+        let fitted = Covariate::fitted(name, c.kind, columns.iter().map(Vec::as_slice));
+        (c.mean, c.std) = (fitted.mean, fitted.std);
+        c
+    }
+
+    /// How a listing names it: `holidays` for a holiday list, else its kind.
+    pub fn label(&self) -> &'static str {
+        if self.is_holidays() {
+            "holidays"
+        } else {
+            self.kind.name()
+        }
+    }
+
+    /// Whether the model computes this covariate from its `dates` rather than being given it.
+    pub fn is_holidays(&self) -> bool {
+        !self.dates.is_empty()
+    }
+
+    /// The listed days as days since 1970-01-01, sorted; dates that do not parse are skipped
+    /// (`validate` refuses them in a config).
+    fn holiday_days(&self) -> Vec<i64> {
+        let mut days: Vec<i64> = self
+            .dates
+            .iter()
+            .filter_map(|d| parse_holiday(d).ok())
+            .collect();
+        days.sort_unstable();
+        days.dedup();
+        days
     }
 
     pub(crate) fn validate(&self) -> Result<(), ModelError> {
         if self.name.trim().is_empty() {
             return Err(ModelError::invalid("a covariate has an empty name"));
+        }
+        if self.is_holidays() && self.kind != CovariateKind::KnownFuture {
+            return Err(ModelError::invalid(format!(
+                "covariate {:?}: a holiday list is known for the future; its kind must be known_future",
+                self.name
+            )));
+        }
+        for (i, d) in self.dates.iter().enumerate() {
+            parse_holiday(d).map_err(|why| {
+                ModelError::invalid(format!("covariate {:?}: dates[{i}] {d:?} {why}", self.name))
+            })?;
         }
         if !(self.mean.is_finite() && self.std.is_finite() && self.std > 0.0) {
             return Err(ModelError::invalid(format!(
@@ -97,6 +163,26 @@ impl Covariate {
     }
 }
 
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date.
+pub fn parse_holiday(date: &str) -> Result<i64, String> {
+    let t = date.trim();
+    let shape = t.len() == 10 && t.as_bytes()[4] == b'-' && t.as_bytes()[7] == b'-';
+    match parse_timestamp(t) {
+        Ok(ts) if shape => Ok(ts.div_euclid(SECONDS_PER_DAY)),
+        _ => Err("is not a date (YYYY-MM-DD)".into()),
+    }
+}
+
+/// 1 at the timestamps whose UTC day is in `days` (sorted), else 0.
+fn holiday_column(days: &[i64], timestamps: impl Iterator<Item = i64>) -> Vec<f64> {
+    timestamps
+        .map(|ts| {
+            let listed = days.binary_search(&ts.div_euclid(SECONDS_PER_DAY)).is_ok();
+            if listed { 1.0 } else { 0.0 }
+        })
+        .collect()
+}
+
 /// Points of a covariate's column a history of `n` points must carry for a forecast of
 /// `horizon` steps: its `n` values, and for a known-future one the `horizon` after them.
 pub fn required_len(kind: CovariateKind, n: usize, horizon: usize) -> usize {
@@ -106,25 +192,43 @@ pub fn required_len(kind: CovariateKind, n: usize, horizon: usize) -> usize {
     }
 }
 
-/// The columns a model reads, standardised and with missing values carried forward (leading
-/// ones take the first observed value; an unobserved column reads 0, the mean).
-pub(crate) fn prepare(c: &ModelConfig, columns: &[Vec<f64>]) -> Vec<Vec<f32>> {
-    c.covariates
-        .iter()
-        .zip(columns)
-        .map(|(cov, col)| {
-            let first = col.iter().copied().find(|v| v.is_finite());
-            let mut last = first.unwrap_or(cov.mean);
-            col.iter()
-                .map(|&v| {
-                    if v.is_finite() {
-                        last = v;
-                    }
-                    ((last - cov.mean) / cov.std) as f32
-                })
-                .collect()
-        })
-        .collect()
+/// The columns a model reads, in config order, standardised and with missing values carried
+/// forward (leading ones take the first observed value; an unobserved column reads 0, the
+/// mean). Supplied columns come from `history`; holiday columns are computed over its
+/// timestamps and the `future` grid steps after them.
+pub(crate) fn prepare(c: &ModelConfig, history: &History, future: usize) -> Vec<Vec<f32>> {
+    let standardised = |cov: &Covariate, col: &[f64]| -> Vec<f32> {
+        let first = col.iter().copied().find(|v| v.is_finite());
+        let mut last = first.unwrap_or(cov.mean);
+        col.iter()
+            .map(|&v| {
+                if v.is_finite() {
+                    last = v;
+                }
+                ((last - cov.mean) / cov.std) as f32
+            })
+            .collect()
+    };
+    let mut supplied = history.covariates.iter();
+    let mut out = Vec::with_capacity(c.covariates.len());
+    for cov in &c.covariates {
+        if cov.is_holidays() {
+            let ahead = history
+                .timestamps
+                .last()
+                .map_or_else(Vec::new, |&last| c.freq.following(last, future));
+            let col = holiday_column(
+                &cov.holiday_days(),
+                history.timestamps.iter().copied().chain(ahead),
+            );
+            out.push(standardised(cov, &col));
+        } else {
+            // `check_covariates` has made sure every supplied column is there
+            let Some(col) = supplied.next() else { break };
+            out.push(standardised(cov, col));
+        }
+    }
+    out
 }
 
 /// Appends the covariate inputs of grid position `t` of `columns` (prepared, position 0 = the
@@ -187,15 +291,19 @@ mod tests {
                 kind: CovariateKind::KnownFuture,
                 mean: 0.0,
                 std: 1.0,
+                dates: vec![],
             },
             Covariate {
                 name: "p".into(),
                 kind: CovariateKind::PastObserved,
                 mean: 10.0,
                 std: 2.0,
+                dates: vec![],
             },
         ];
-        let cols = prepare(&c, &[vec![1.0, f64::NAN, 3.0, 4.0], vec![10.0, 12.0, 14.0]]);
+        let history = History::new("s", vec![0, 3600, 7200], vec![0.0; 3])
+            .with_covariates(vec![vec![1.0, f64::NAN, 3.0, 4.0], vec![10.0, 12.0, 14.0]]);
+        let cols = prepare(&c, &history, 0);
         assert_eq!(cols[0], [1.0, 1.0, 3.0, 4.0]);
         assert_eq!(cols[1], [0.0, 1.0, 2.0]);
         let at = |t| {

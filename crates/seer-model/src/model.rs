@@ -114,11 +114,15 @@ impl Model {
         }
     }
 
-    /// Contexts of all histories, in order.
-    pub fn contexts(&self, histories: &[History]) -> Result<Vec<Context>, ModelError> {
+    /// Contexts of all histories, in order, for forecasts of `horizon` steps.
+    pub fn contexts(
+        &self,
+        histories: &[History],
+        horizon: usize,
+    ) -> Result<Vec<Context>, ModelError> {
         histories
             .iter()
-            .map(|h| prepare::context(h, &self.config))
+            .map(|h| prepare::context(h, &self.config, horizon))
             .collect()
     }
 
@@ -141,7 +145,7 @@ impl Model {
         match &self.net {
             Net::GapFill(net) => return net.fill(ctx, &self.config, histories),
             Net::Classifier(net) => {
-                let contexts = self.contexts(histories)?;
+                let contexts = self.contexts(histories, 0)?;
                 return net.classify(ctx, &self.config, &contexts);
             }
             _ => {}
@@ -157,7 +161,7 @@ impl Model {
         for h in histories {
             h.check_covariates(&self.config, horizon)?;
         }
-        let contexts = self.contexts(histories)?;
+        let contexts = self.contexts(histories, horizon)?;
         let mut out = Vec::with_capacity(contexts.len());
         match &self.net {
             Net::DeepAr(net) => {
@@ -233,7 +237,7 @@ impl Model {
     ) -> Result<Vec<Vec<[f64; 3]>>, ModelError> {
         match &self.net {
             Net::DeepAr(net) => {
-                let contexts = self.contexts(histories)?;
+                let contexts = self.contexts(histories, 0)?;
                 net.context_params(ctx, &self.config, histories, &contexts)
             }
             _ => Err(ModelError::Request(format!(

@@ -17,7 +17,8 @@ pub struct History {
     pub values: Vec<f64>,
     /// The series' class, for classifier training (`None`: unlabelled).
     pub label: Option<String>,
-    /// One column per covariate of the model, in its config's order, on the same grid from the
+    /// One column per supplied covariate of the model (`ModelConfig::supplied_covariates`: a
+    /// holiday list is computed, never carried), in its config's order, on the same grid from the
     /// first timestamp; a known-future column runs on past the last value over the horizon
     /// (`covariates::required_len`). Empty for a model without covariates.
     pub covariates: Vec<Vec<f64>>,
@@ -62,11 +63,12 @@ impl History {
     /// Checks the covariate columns a forecast of `horizon` steps needs: one per covariate of
     /// `c`, each as long as `covariates::required_len` says. The error names the covariate.
     pub fn check_covariates(&self, c: &ModelConfig, horizon: usize) -> Result<(), ModelError> {
-        if c.covariates.is_empty() {
+        let supplied: Vec<_> = c.supplied_covariates().collect();
+        if supplied.is_empty() && self.covariates.is_empty() {
             return Ok(());
         }
-        if self.covariates.len() != c.covariates.len() {
-            let names: Vec<&str> = c.covariates.iter().map(|c| c.name.as_str()).collect();
+        if self.covariates.len() != supplied.len() {
+            let names: Vec<&str> = supplied.iter().map(|c| c.name.as_str()).collect();
             return Err(ModelError::series(
                 &self.id,
                 format!(
@@ -78,7 +80,7 @@ impl History {
             ));
         }
         let n = self.values.len();
-        for (cov, col) in c.covariates.iter().zip(&self.covariates) {
+        for (cov, col) in supplied.iter().zip(&self.covariates) {
             let need = covariates::required_len(cov.kind, n, horizon);
             if col.len() < need {
                 return Err(ModelError::series(
@@ -145,7 +147,8 @@ impl Context {
     }
 }
 
-pub fn context(history: &History, c: &ModelConfig) -> Result<Context, ModelError> {
+/// `future`: the forecast steps after the history its holiday covariates are computed over.
+pub fn context(history: &History, c: &ModelConfig, future: usize) -> Result<Context, ModelError> {
     let (context_length, freq) = (c.context_length, c.freq);
     let n = history.values.len();
     let last = history.last_timestamp()?;
@@ -169,7 +172,7 @@ pub fn context(history: &History, c: &ModelConfig) -> Result<Context, ModelError
         .map(|i| freq.step_saturating(last, -((context_length - 1 - i) as i64)))
         .collect();
     let covariates = covariates::shifted(
-        &covariates::prepare(c, &history.covariates),
+        &covariates::prepare(c, history, future),
         n as i64 - context_length as i64,
     );
     Ok(Context {

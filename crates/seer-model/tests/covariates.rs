@@ -11,6 +11,11 @@
 //!    known in advance; trained with x as a known-future covariate, the LSTM and TCN reach a
 //!    validation (pinball) loss under half the loss of the same training without it, DeepAR a
 //!    negative log-likelihood half a nat lower.
+//! 4. `a_holiday_list_reads_as_the_column_it_stands_for`: a model whose config lists holiday
+//!    dates forecasts exactly as the same weights given the 0/1 column of those days as a
+//!    supplied known-future covariate; other dates change the forecast; bad dates are refused.
+//! 5. `holiday_effects_are_learnt_from_the_list`: daily series that jump on listed days are
+//!    learnt from the list alone (same bounds as 3).
 
 use seer_core::rng::SplitMix64;
 use seer_gpu::GpuContext;
@@ -33,6 +38,7 @@ fn covariate(name: &str, kind: CovariateKind) -> Covariate {
         kind,
         mean: 0.0,
         std: 1.0,
+        dates: vec![],
     }
 }
 
@@ -266,5 +272,137 @@ fn a_covariate_the_target_follows_is_learnt() {
             learnt,
             "{kind:?}: validation loss {with} with the covariate, {without} without"
         );
+    }
+}
+
+fn holidays(dates: &[&str], mean: f64, std: f64) -> Covariate {
+    Covariate {
+        name: "holiday".into(),
+        kind: CovariateKind::KnownFuture,
+        mean,
+        std,
+        dates: dates.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
+seer_gpu::on_backends!(a_holiday_list_reads_as_the_column_it_stands_for);
+fn a_holiday_list_reads_as_the_column_it_stands_for() {
+    // T0 + 26 h is 2023-11-16 00:00 UTC: the last 4 history points and the 4 forecast steps
+    // fall on that day
+    let values: Vec<f64> = (0..30).map(|t| 10.0 + (t % 5) as f64).collect();
+    let column: Vec<f64> = (0..34).map(|t| if t >= 26 { 1.0 } else { 0.0 }).collect();
+    for kind in KINDS {
+        let listed = config(
+            kind,
+            vec![holidays(&["2023-11-16", "2023-12-25"], 0.1, 0.3)],
+        );
+        let supplied = config(
+            kind,
+            vec![Covariate {
+                mean: 0.1,
+                std: 0.3,
+                ..covariate("holiday", CovariateKind::KnownFuture)
+            }],
+        );
+        let w = init_weights(&listed, 1).unwrap();
+        let model = |c: &ModelConfig| Model::from_parts(ctx(), c.clone(), w.clone()).unwrap();
+        let computed = mean_of(&model(&listed), &history(values.clone(), vec![]));
+        let given = mean_of(
+            &model(&supplied),
+            &history(values.clone(), vec![column.clone()]),
+        );
+        assert!(
+            !differs(&computed, &given),
+            "{kind:?}: {computed:?} vs {given:?}"
+        );
+        let elsewhere = config(kind, vec![holidays(&["2023-11-20"], 0.1, 0.3)]);
+        let other = mean_of(&model(&elsewhere), &history(values.clone(), vec![]));
+        assert!(differs(&computed, &other), "{kind:?}: the dates are read");
+        // a window carrying a column for it is refused: only supplied covariates travel
+        let err = model(&listed)
+            .predict(
+                ctx(),
+                &[history(values.clone(), vec![column.clone()])],
+                &PredictOptions::default(),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("covariate columns"), "{err}");
+    }
+    let bad = |cov: Covariate| {
+        config(ModelKind::Lstm, vec![cov])
+            .validate()
+            .unwrap_err()
+            .to_string()
+    };
+    let err = bad(holidays(&["2024-01-01", "2024-02-30"], 0.0, 1.0));
+    assert!(
+        err.contains("dates[1]") && err.contains("2024-02-30"),
+        "{err}"
+    );
+    let err = bad(holidays(&["2024-01-01 10:00"], 0.0, 1.0));
+    assert!(err.contains("YYYY-MM-DD"), "{err}");
+    let err = bad(Covariate {
+        kind: CovariateKind::PastObserved,
+        ..holidays(&["2024-01-01"], 0.0, 1.0)
+    });
+    assert!(err.contains("known_future"), "{err}");
+}
+
+seer_gpu::on_backends!(holiday_effects_are_learnt_from_the_list);
+fn holiday_effects_are_learnt_from_the_list() {
+    // daily series that jump by 4 on listed days, which nothing in their past foretells
+    let mut rng = SplitMix64::new(13);
+    let day = 86_400;
+    let start = 1_700_006_400 - 1_700_006_400 % day;
+    let listed: Vec<bool> = (0..200).map(|_| rng.uniform() < 0.3).collect();
+    let dates: Vec<String> = listed
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| **l)
+        .map(|(d, _)| seer_core::time::format_timestamp(start + d as i64 * day)[..10].to_string())
+        .collect();
+    let data: Vec<History> = (0..4)
+        .map(|s| {
+            let y = listed
+                .iter()
+                .map(|&l| 10.0 + s as f64 + if l { 4.0 } else { 0.0 })
+                .collect();
+            History::new(
+                format!("s{s}"),
+                (0..200).map(|d| start + d * day).collect(),
+                y,
+            )
+        })
+        .collect();
+    let opts = TrainOptions {
+        epochs: 6,
+        steps_per_epoch: 25,
+        batch_size: 16,
+        learning_rate: 1e-2,
+        patience: 100,
+        seed: 5,
+        ..Default::default()
+    };
+    for kind in [ModelKind::Lstm, ModelKind::Deepar] {
+        let loss = |covariates: Vec<Covariate>| {
+            let mut c = config(kind, covariates);
+            c.freq = Frequency::Seconds(day);
+            let w = init_weights(&c, 2).unwrap();
+            let (_, report) = train(ctx(), &c, &w, &data, &opts, |_| {}).unwrap();
+            report.best_val_loss.unwrap()
+        };
+        let with = loss(vec![Covariate::holidays("holiday", dates.clone(), &data)]);
+        let without = loss(vec![]);
+        eprintln!(
+            "{kind:?}: validation loss {with} with the holiday list ({} days), {without} without",
+            dates.len()
+        );
+        let learnt = if kind == ModelKind::Deepar {
+            with < without - 0.5
+        } else {
+            with < 0.5 * without
+        };
+        assert!(learnt, "{kind:?}: {with} with the list, {without} without");
     }
 }

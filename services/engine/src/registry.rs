@@ -319,7 +319,7 @@ impl ModelRegistry {
                             .iter()
                             .map(|cov| CovariateInfo {
                                 name: cov.name.clone(),
-                                kind: cov.kind.name().into(),
+                                kind: cov.label().into(),
                             })
                             .collect()
                     }),

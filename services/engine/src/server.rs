@@ -184,10 +184,9 @@ pub(crate) async fn warm_up_version(
         .registry()
         .default_horizon(&model)
         .min(model.max_horizon().max(1));
-    // every covariate at its training mean, past the window over the horizon
+    // every supplied covariate at its training mean, past the window over the horizon
     let covariates = model.config().map_or_else(Vec::new, |c| {
-        c.covariates
-            .iter()
+        c.supplied_covariates()
             .map(|cov| CovariateValues {
                 name: cov.name.clone(),
                 values: vec![cov.mean; points + horizon],

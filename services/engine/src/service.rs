@@ -672,7 +672,7 @@ fn window_covariates(
     horizon: usize,
 ) -> Result<Vec<Vec<f64>>, String> {
     let mut columns = Vec::with_capacity(config.covariates.len());
-    for cov in &config.covariates {
+    for cov in config.supplied_covariates() {
         let mut named = given.iter().filter(|g| g.name == cov.name);
         let kind = cov.kind.name().replace('_', "-");
         let Some(col) = named.next() else {

@@ -435,7 +435,14 @@ async fn covariates_travel_with_the_window_and_a_missing_one_is_that_series_erro
         kind: seer_model::CovariateKind::KnownFuture,
         mean: 20.0,
         std: 5.0,
+        dates: vec![],
     }];
+    // a holiday list is computed by the model: no window carries it
+    c.covariates.push(seer_model::Covariate {
+        name: "holiday".into(),
+        dates: vec!["2024-01-01".into(), "2024-12-25".into()],
+        ..seer_model::Covariate::fitted("holiday", seer_model::CovariateKind::KnownFuture, [])
+    });
     c.input_size = Some(c.derived_input_size());
     let weights = seer_model::checkpoint::init_weights(&c, 7).unwrap();
     seer_model::checkpoint::save(&dir.path().join("warm"), &c, &weights).unwrap();
@@ -455,7 +462,10 @@ async fn covariates_travel_with_the_window_and_a_missing_one_is_that_series_erro
         .iter()
         .map(|c| (c.name.as_str(), c.kind.as_str()))
         .collect();
-    assert_eq!(covs, [("temperature", "known_future")]);
+    assert_eq!(
+        covs,
+        [("temperature", "known_future"), ("holiday", "holidays")]
+    );
 
     let with = |temps: Vec<f64>| seer_proto::v1::SeriesWindow {
         covariates: vec![seer_proto::v1::CovariateValues {

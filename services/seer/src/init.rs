@@ -184,7 +184,7 @@ pub fn describe_choices(config: &ModelConfig, a: &SizeArgs) -> String {
         let covs: Vec<String> = config
             .covariates
             .iter()
-            .map(|c| format!("{} ({})", c.name, c.kind.name().replace('_', "-")))
+            .map(|c| format!("{} ({})", c.name, c.label().replace('_', "-")))
             .collect();
         out += &format!(", covariates {}", covs.join(", "));
     }

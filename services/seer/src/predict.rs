@@ -52,8 +52,7 @@ fn covariate_columns(
     path: &Path,
 ) -> Result<Vec<usize>, BadInput> {
     config
-        .covariates
-        .iter()
+        .supplied_covariates()
         .map(|cov| {
             dataset
                 .feature_names
@@ -176,8 +175,7 @@ pub fn run(a: &PredictArgs) -> anyhow::Result<()> {
         .with_context(|| format!("loading checkpoint {}", a.checkpoint.display()))?;
     let known_future: Vec<&str> = model
         .config
-        .covariates
-        .iter()
+        .supplied_covariates()
         .filter(|c| c.kind == CovariateKind::KnownFuture)
         .map(|c| c.name.as_str())
         .collect();

@@ -75,28 +75,73 @@ pub struct TrainArgs {
     /// only; read a horizon late), comma-separated
     #[arg(long, default_value = "")]
     pub past_covariates: String,
+    /// A file of holiday dates (YYYY-MM-DD, one per line; `#` comments, and anything after a
+    /// comma, e.g. the holiday's name, are ignored): the model reads a `holiday` input, 1 on
+    /// those days, computed from timestamps, so forecasts need no values for it
+    #[arg(long)]
+    pub holidays: Option<PathBuf>,
+}
+
+/// The dates of a holiday file; a line that is not a date is an error naming it.
+fn read_holidays(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+    let mut dates = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let date = line.split('#').next().unwrap_or("");
+        let date = date.split(',').next().unwrap_or("").trim();
+        if date.is_empty() {
+            continue;
+        }
+        seer_model::covariates::parse_holiday(date)
+            .map_err(|why| BadInput(format!("{}:{}: {date:?} {why}", path.display(), i + 1)))?;
+        dates.push(date.to_string());
+    }
+    if dates.is_empty() {
+        return Err(BadInput(format!("{}: no dates", path.display())).into());
+    }
+    Ok(dates)
 }
 
 /// The config's covariates with the flags' added, then each standardised over the training
 /// data (the data defines the scaling, whatever a `--config` file said).
 fn fit_covariates(config: &mut ModelConfig, histories: &[seer_model::History]) {
-    for (j, cov) in config.covariates.iter_mut().enumerate() {
-        let columns = histories.iter().map(|h| h.covariates[j].as_slice());
-        *cov = Covariate::fitted(&cov.name, cov.kind, columns);
+    let mut supplied = 0;
+    for cov in config.covariates.iter_mut() {
+        *cov = if cov.is_holidays() {
+            Covariate::holidays(&cov.name, std::mem::take(&mut cov.dates), histories)
+        } else {
+            let j = supplied;
+            supplied += 1;
+            let columns = histories.iter().map(|h| h.covariates[j].as_slice());
+            Covariate::fitted(&cov.name, cov.kind, columns)
+        };
     }
 }
 
-fn covariates_from_flags(config: &mut ModelConfig, a: &TrainArgs) -> Result<(), BadInput> {
+fn covariates_from_flags(config: &mut ModelConfig, a: &TrainArgs) -> anyhow::Result<()> {
     for (list, kind) in [
         (&a.covariates, CovariateKind::KnownFuture),
         (&a.past_covariates, CovariateKind::PastObserved),
     ] {
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             if config.covariates.iter().any(|c| c.name == name) {
-                return Err(BadInput(format!("covariate {name:?} is given twice")));
+                return Err(BadInput(format!("covariate {name:?} is given twice")).into());
             }
             config.covariates.push(Covariate::fitted(name, kind, []));
         }
+    }
+    if let Some(path) = &a.holidays {
+        if config.covariates.iter().any(|c| c.name == "holiday") {
+            return Err(BadInput(
+                "covariate \"holiday\" is given twice (--holidays names its input `holiday`)"
+                    .into(),
+            )
+            .into());
+        }
+        config
+            .covariates
+            .push(Covariate::holidays("holiday", read_holidays(path)?, &[]));
     }
     Ok(())
 }

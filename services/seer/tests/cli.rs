@@ -1080,6 +1080,87 @@ fn covariates_train_predict_and_eval_from_csv_columns() {
 }
 
 #[test]
+fn a_holiday_file_becomes_an_input_that_forecasts_need_not_supply() {
+    let dir = tmp("holidays");
+    let data = write(&dir, "d.csv", &temperature_csv(&["a", "b"], 0, 120, true));
+    let list = write(
+        &dir,
+        "h.csv",
+        "# date,name\n2024-01-03, a holiday\n\n2024-01-06,the first forecast day\n",
+    );
+    let out = dir.join("m").to_string_lossy().into_owned();
+    let train = |holidays: &str| {
+        seer(&[
+            "train",
+            "--data",
+            &data,
+            "--model",
+            "lstm",
+            "--out",
+            &out,
+            "--epochs",
+            "1",
+            "--hidden",
+            "4",
+            "--layers",
+            "1",
+            "--context",
+            "12",
+            "--horizon",
+            "4",
+            "--holidays",
+            holidays,
+        ])
+    };
+    let o = train(&list);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("covariates holiday (holidays)"),
+        "{}",
+        stderr(&o)
+    );
+    let config = checkpoint_config(&out);
+    let cov = &config["covariates"][0];
+    assert_eq!(cov["name"], "holiday");
+    assert_eq!(cov["kind"], "known_future");
+    assert_eq!(
+        cov["dates"],
+        serde_json::json!(["2024-01-03", "2024-01-06"])
+    );
+    // one training day in five is listed
+    assert!((cov["mean"].as_f64().unwrap() - 0.2).abs() < 1e-9, "{cov}");
+    // the model computes the holiday input of the forecast steps itself
+    let o = seer(&["predict", "--checkpoint", &out, "--data", &data, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v[0]["timestamps"][0], "2024-01-06T00:00:00Z");
+    let o = seer(&[
+        "eval",
+        "--checkpoint",
+        &out,
+        "--data",
+        &data,
+        "--horizon",
+        "4",
+        "--windows",
+        "2",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bad = write(
+        &dir,
+        "bad.csv",
+        "2024-01-03\n2024-01-06\n2024-13-01,no such month\n",
+    );
+    expect_bad(
+        &train(&bad),
+        "bad.csv:3: \"2024-13-01\" is not a date (YYYY-MM-DD)",
+    );
+    let empty = write(&dir, "empty.csv", "# nothing listed\n");
+    expect_bad(&train(&empty), "empty.csv: no dates");
+}
+
+#[test]
 fn seer_up_runs_the_pipeline_on_the_embedded_broker() {
     let o = Command::new(env!("CARGO_BIN_EXE_seer"))
         .args([

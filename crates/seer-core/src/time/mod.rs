@@ -10,7 +10,7 @@ mod parse;
 pub use grid::{Frequency, NOMINAL_MONTH_SECONDS};
 pub use parse::parse_timestamp;
 
-const SECONDS_PER_DAY: i64 = 86_400;
+pub const SECONDS_PER_DAY: i64 = 86_400;
 
 /// The UTC calendar fields of a timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -72,7 +72,7 @@ impl DeepArTask {
                 raw: h.values.clone(),
                 imputed,
                 index: series_index(&h.id, config.cardinality, config.series_ids.as_deref()),
-                covariates: covariates::prepare(config, &h.covariates),
+                covariates: covariates::prepare(config, h, 0),
             });
         }
         if series.is_empty() {

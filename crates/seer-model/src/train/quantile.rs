@@ -75,7 +75,7 @@ impl QuantileTask {
                     start: h.timestamps.first().copied().unwrap_or(0),
                     raw: h.values.clone(),
                     imputed: impute_locf(&h.values)?,
-                    covariates: covariates::prepare(config, &h.covariates),
+                    covariates: covariates::prepare(config, h, 0),
                 })
             })
             .collect::<Vec<_>>();

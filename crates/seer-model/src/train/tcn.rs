@@ -88,7 +88,7 @@ impl TcnTask {
                 start: h.timestamps.first().copied().unwrap_or(0),
                 raw: h.values.clone(),
                 imputed,
-                covariates: covariates::prepare(config, &h.covariates),
+                covariates: covariates::prepare(config, h, 0),
             });
         }
         if series.is_empty() {
