@@ -105,6 +105,32 @@ pub fn seasonal_difference_quantiles(
     ))
 }
 
+/// The seasonal naive forecast as the engine serves it: the point forecast, and per level of
+/// `levels` its `horizon` quantiles (`[level][step]`, the layout of a published forecast;
+/// empty when no interval can be computed, the point forecast is then all there is). `None`
+/// when nothing is observed.
+pub fn seasonal_naive_forecast(
+    history: &[f64],
+    season: usize,
+    horizon: usize,
+    levels: &[f64],
+) -> Option<(Vec<f64>, Vec<Vec<f64>>)> {
+    let mean = seasonal_naive(history, season, horizon)?;
+    let per_level = match seasonal_difference_quantiles(history, season, levels) {
+        Some((m, errors)) => errors
+            .iter()
+            .map(|e| {
+                mean.iter()
+                    .enumerate()
+                    .map(|(k, y)| y + season_widening(k, m) * e)
+                    .collect()
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    Some((mean, per_level))
+}
+
 /// √(⌊(k₁ − 1)/m⌋ + 1) for 0-based step k = k₁ − 1: how the seasonal naive's spread grows with
 /// the whole seasons ahead.
 pub fn season_widening(k: usize, m: usize) -> f64 {

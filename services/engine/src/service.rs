@@ -4,9 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use seer_core::naive::{
-    season_for_freq, season_widening, seasonal_difference_quantiles, seasonal_naive,
-};
+use seer_core::naive::{season_for_freq, seasonal_naive_forecast};
 use seer_core::time::Frequency;
 use seer_gpu::GpuContext;
 use seer_gpu::ops::Distribution;
@@ -719,27 +717,15 @@ fn naive_forecast(
     horizon: usize,
     levels: &[f64],
 ) -> Option<NaiveForecast> {
-    let season = season_for_freq(freq);
-    let mean = seasonal_naive(&h.values, season, horizon)?;
     let last = *h.timestamps.last()?;
+    let (mean, per_level) =
+        seasonal_naive_forecast(&h.values, season_for_freq(freq), horizon, levels)?;
     let timestamps = freq.following(last, horizon);
-    // laid out per level directly: no per-step rows to transpose (a forecast's allocations are
-    // most of its cost)
-    let quantiles = match seasonal_difference_quantiles(&h.values, season, levels) {
-        Some((m, errors)) => levels
-            .iter()
-            .zip(errors)
-            .map(|(&level, e)| QuantileValues {
-                level,
-                values: mean
-                    .iter()
-                    .enumerate()
-                    .map(|(k, y)| y + season_widening(k, m) * e)
-                    .collect(),
-            })
-            .collect(),
-        None => Vec::new(),
-    };
+    let quantiles = levels
+        .iter()
+        .zip(per_level)
+        .map(|(&level, values)| QuantileValues { level, values })
+        .collect();
     Some((timestamps, mean, quantiles))
 }
 

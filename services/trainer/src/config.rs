@@ -42,6 +42,10 @@ pub struct TrainerConfig {
     pub rollback_points: usize,
     pub rollback_margin: f64,
     pub quality_interval_seconds: u64,
+    pub select_baseline: bool,
+    pub select_min_points: usize,
+    pub select_half_life_points: usize,
+    pub select_margin: f64,
     pub seed: u64,
     #[serde(skip)]
     pub kafka: KafkaConfig,
@@ -58,6 +62,14 @@ impl Default for TrainerConfig {
 }
 
 impl TrainerConfig {
+    pub fn selection_rule(&self) -> crate::selection::SelectionRule {
+        crate::selection::SelectionRule {
+            min_points: self.select_min_points as f64,
+            half_life_points: self.select_half_life_points as f64,
+            margin: self.select_margin,
+        }
+    }
+
     pub fn round_interval(&self) -> Duration {
         Duration::from_secs(self.round_every_seconds.max(1))
     }
@@ -101,6 +113,15 @@ impl TrainerConfig {
                 "promote_margin and trainer.rollback_margin",
                 "must be in [0, 1) and [0, 10]",
             );
+        }
+        if self.select_min_points == 0 || self.select_half_life_points == 0 {
+            return bad(
+                "select_min_points and trainer.select_half_life_points",
+                "must be at least 1",
+            );
+        }
+        if !(0.0..1.0).contains(&self.select_margin) {
+            return bad("select_margin", "must be in [0, 1)");
         }
         if self.min_new_windows < 2 {
             return bad(

@@ -6,10 +6,11 @@ use std::time::Instant;
 
 use seer_core::metrics::AccuracySummary;
 use seer_gpu::GpuContext;
+use seer_model::backtest::{BacktestOptions, BacktestReport, backtest};
 use seer_model::checkpoint::Weights;
 use seer_model::train::TrainOptions;
 use seer_model::train::online::{FineTuner, holdout_accuracy};
-use seer_model::{History, ModelConfig, ModelError};
+use seer_model::{History, Model, ModelConfig, ModelError};
 
 use crate::gate::{Verdict, judge};
 
@@ -24,6 +25,8 @@ pub struct Learner {
     pub config: ModelConfig,
     pub active: Held,
     pub previous: Option<Held>,
+    /// The previous version's `seasonal_naive_series` (the active's is in `config`).
+    previous_naive_series: Vec<String>,
     tuner: FineTuner,
 }
 
@@ -36,6 +39,10 @@ pub struct RoundInput {
     pub margin: f64,
     pub season: usize,
     pub seed: u64,
+    /// Each series the seasonal naive serves or should, with its latest fully observed window
+    /// when there is one: a promoted candidate leaves to the naive those it does not forecast
+    /// better there (and those without a window).
+    pub listed: Vec<(String, Option<History>)>,
 }
 
 /// What one round did. On [`Verdict::Promote`] the tuner holds the candidate until
@@ -47,6 +54,9 @@ pub struct RoundOutcome {
     pub candidate: Option<Weights>,
     pub candidate_score: Option<AccuracySummary>,
     pub active_score: Option<AccuracySummary>,
+    /// For a promoted candidate: which of `RoundInput::listed` the seasonal naive still
+    /// forecasts better (its `seasonal_naive_series`).
+    pub naive_series: Vec<String>,
     pub mean_loss: f64,
     pub applied: usize,
     pub skipped: usize,
@@ -65,6 +75,7 @@ impl Learner {
             config,
             active,
             previous: None,
+            previous_naive_series: Vec::new(),
             tuner,
         })
     }
@@ -100,6 +111,7 @@ impl Learner {
             candidate: None,
             candidate_score: None,
             active_score: None,
+            naive_series: Vec::new(),
             mean_loss: report.mean_loss,
             applied: report.applied,
             skipped: report.skipped,
@@ -126,16 +138,33 @@ impl Learner {
             };
             outcome.candidate_score = candidate;
             outcome.active_score = Some(active);
+            if outcome.verdict == Verdict::Promote {
+                outcome.naive_series = naive_winners(
+                    ctx,
+                    &self.config,
+                    &report.weights,
+                    &input.listed,
+                    input.seed,
+                );
+            }
             outcome.candidate = Some(report.weights);
         }
         outcome.seconds = started.elapsed().as_secs_f64();
         Ok(outcome)
     }
 
-    /// The promoted candidate becomes the active version.
-    pub fn commit(&mut self, version: String, weights: Weights) {
+    /// The promoted candidate becomes the active version, leaving `naive_series` to the
+    /// seasonal naive.
+    pub fn commit(&mut self, version: String, weights: Weights, naive_series: Vec<String>) {
         let old = std::mem::replace(&mut self.active, Held { version, weights });
         self.previous = Some(old);
+        self.previous_naive_series =
+            std::mem::replace(&mut self.config.seasonal_naive_series, naive_series);
+    }
+
+    /// The previous version's `seasonal_naive_series`.
+    pub fn previous_naive_series(&self) -> &[String] {
+        &self.previous_naive_series
     }
 
     /// A promotion that could not be recorded: back to the active weights.
@@ -144,11 +173,67 @@ impl Learner {
     }
 
     /// Another version became active (a rollback, an operator's Activate): continue from it,
-    /// with the optimiser's state kept.
-    pub fn adopt(&mut self, ctx: &GpuContext, held: Held) -> Result<(), ModelError> {
+    /// with the optimiser's state kept and its `seasonal_naive_series`.
+    pub fn adopt(
+        &mut self,
+        ctx: &GpuContext,
+        held: Held,
+        naive_series: Vec<String>,
+    ) -> Result<(), ModelError> {
         self.tuner.reset_to(ctx, &held.weights)?;
         let old = std::mem::replace(&mut self.active, held);
         self.previous = Some(old);
+        self.previous_naive_series =
+            std::mem::replace(&mut self.config.seasonal_naive_series, naive_series);
         Ok(())
+    }
+}
+
+/// The series of `windows` whose last horizon the seasonal naive forecasts better than the
+/// model with `weights` (`seer train`'s rule, on the stream's latest window); a series that
+/// cannot be backtested stays with the naive.
+fn naive_winners(
+    ctx: &GpuContext,
+    config: &ModelConfig,
+    weights: &Weights,
+    listed: &[(String, Option<History>)],
+    seed: u64,
+) -> Vec<String> {
+    let mut kept: Vec<String> = listed
+        .iter()
+        .filter(|(_, w)| w.is_none())
+        .map(|(id, _)| id.clone())
+        .collect();
+    let windows: Vec<History> = listed.iter().filter_map(|(_, w)| w.clone()).collect();
+    kept.extend(backtest_winners(ctx, config, weights, &windows, seed));
+    kept.sort_unstable();
+    kept
+}
+
+fn backtest_winners(
+    ctx: &GpuContext,
+    config: &ModelConfig,
+    weights: &Weights,
+    windows: &[History],
+    seed: u64,
+) -> Vec<String> {
+    let everyone = || windows.iter().map(|h| h.id.clone()).collect();
+    if windows.is_empty() {
+        return Vec::new();
+    }
+    let mut bare = config.clone();
+    bare.seasonal_naive_series.clear();
+    let Ok(model) = Model::from_parts(ctx, bare, weights.clone()) else {
+        return everyone();
+    };
+    let opts = BacktestOptions {
+        horizon: Some(config.horizon),
+        windows: 1,
+        seed,
+        ..BacktestOptions::default()
+    };
+    match backtest(ctx, &model, windows, &opts) {
+        Ok(BacktestReport::Forecast(r)) => r.seasonal_naive_winners(),
+        _ => everyone(),
     }
 }

@@ -14,6 +14,7 @@ pub mod learner;
 mod metrics;
 pub mod quality;
 pub mod replay;
+pub mod selection;
 mod service;
 pub mod state;
 

@@ -41,6 +41,12 @@ pub struct TrainerMetrics {
     pub active_info: IntGaugeVec,
     /// `seer_trainer_compute_info{backend,adapter,threads}` = 1: what the rounds run on.
     pub compute_info: IntGaugeVec,
+    /// `seer_trainer_baseline_series`: series the active version leaves to the seasonal naive
+    /// (its `seasonal_naive_series`).
+    pub baseline_series: IntGauge,
+    /// `seer_trainer_relists_total`: versions published with more series left to the seasonal
+    /// naive on live evidence (weights unchanged).
+    pub relists_total: prometheus::IntCounter,
 }
 
 impl TrainerMetrics {
@@ -119,6 +125,14 @@ impl TrainerMetrics {
                 ),
                 &["backend", "adapter", "threads"],
             )?,
+            baseline_series: IntGauge::new(
+                "seer_trainer_baseline_series",
+                "Series the active version leaves to the seasonal naive",
+            )?,
+            relists_total: prometheus::IntCounter::new(
+                "seer_trainer_relists_total",
+                "Versions published to leave more series to the seasonal naive on live evidence",
+            )?,
         };
         registry.register(Box::new(m.live_mase.clone()))?;
         registry.register(Box::new(m.live_wql.clone()))?;
@@ -134,6 +148,8 @@ impl TrainerMetrics {
         registry.register(Box::new(m.leader.clone()))?;
         registry.register(Box::new(m.active_info.clone()))?;
         registry.register(Box::new(m.compute_info.clone()))?;
+        registry.register(Box::new(m.baseline_series.clone()))?;
+        registry.register(Box::new(m.relists_total.clone()))?;
         Ok(m)
     }
 
@@ -164,6 +180,7 @@ mod tests {
             .inc();
         m.replay_windows.with_label_values(&["recent"]).set(1);
         m.active_info.with_label_values(&["m", "v"]).set(1);
+        m.relists_total.inc();
         for family in registry.gather() {
             seer_runtime::check_metric_name(family.name(), family.get_field_type()).unwrap();
         }

@@ -246,6 +246,7 @@ pub async fn run(
             config.score_window_points,
             config.drift_window_points,
             ReplayBuffer::new(config.replay_recent, config.replay_reservoir, config.seed),
+            config.selection_rule(),
         ),
         schedule: Schedule {
             every_points: config.round_every_points,
@@ -457,6 +458,7 @@ impl Trainer {
             self.metrics.leader.set(i64::from(leader));
         }
         self.export_quality();
+        self.state.select_for(&self.model, &self.serving);
         if self.job.as_ref().is_some_and(|j| j.is_finished()) {
             let job = self.job.take().expect("checked above");
             match job.await {
@@ -632,17 +634,23 @@ impl Trainer {
             .as_ref()
             .is_some_and(|p| p.version == active)
         {
-            learner.previous.clone()
+            learner
+                .previous
+                .clone()
+                .map(|h| (h, learner.previous_naive_series().to_vec()))
         } else {
             let Some(record) = self.feed.with(|v| v.version(&self.model, &active).cloned()) else {
                 return;
             };
             match self.store.get(&record.location, &record.checksum) {
                 Ok(files) => match decode(&self.model, &files) {
-                    Ok((_, weights)) => Some(Held {
-                        version: active.clone(),
-                        weights,
-                    }),
+                    Ok((config, weights)) => Some((
+                        Held {
+                            version: active.clone(),
+                            weights,
+                        },
+                        config.seasonal_naive_series,
+                    )),
                     Err(e) => {
                         tracing::error!(version = %active, error = %e, "active version does not load; tuning the one before");
                         None
@@ -654,8 +662,10 @@ impl Trainer {
                 }
             }
         };
-        let Some(held) = held else { return };
-        if let Err(e) = learner.adopt(&self.ctx, held) {
+        let Some((held, naive_series)) = held else {
+            return;
+        };
+        if let Err(e) = learner.adopt(&self.ctx, held, naive_series) {
             tracing::error!(error = %e, "adopting the active version");
             return;
         }
@@ -738,9 +748,28 @@ impl Trainer {
                 h
             })
             .collect();
+        let listed = if self.config.select_baseline {
+            let mut ids = self
+                .learner
+                .as_ref()
+                .map(|l| l.config.seasonal_naive_series.clone())
+                .unwrap_or_default();
+            ids.extend(self.state.naive_better());
+            ids.sort_unstable();
+            ids.dedup();
+            ids.into_iter()
+                .map(|id| {
+                    let w = self.state.latest_history(&id, shape.window_len());
+                    (id, w)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         RoundInput {
             train,
             holdout,
+            listed,
             steps: self.config.steps,
             batch_size: self.config.batch_size,
             margin: self.config.promote_margin,
@@ -800,9 +829,20 @@ impl Trainer {
                 verdict.label(),
                 trigger.label()
             ));
+            if self.config.select_baseline && still_active {
+                self.relist().await;
+            }
             return;
         };
         let Some(weights) = o.candidate else { return };
+        let naive_series = if self.config.select_baseline {
+            o.naive_series
+        } else {
+            self.learner
+                .as_ref()
+                .map(|l| l.config.seasonal_naive_series.clone())
+                .unwrap_or_default()
+        };
         match self
             .promote(
                 &o.parent,
@@ -810,6 +850,7 @@ impl Trainer {
                 trigger,
                 (cm, cw, am, aw),
                 o.active_score.as_ref().map_or(0, |s| s.count),
+                naive_series,
             )
             .await
         {
@@ -838,13 +879,48 @@ impl Trainer {
         trigger: Trigger,
         (cm, cw, am, aw): (f64, f64, f64, f64),
         windows: usize,
+        naive_series: Vec<String>,
+    ) -> Result<String, TrainerError> {
+        let reason = format!(
+            "{}: holdout MASE {am:.4} → {cm:.4}, wQL {aw:.4} → {cw:.4} over {windows} windows",
+            trigger.label()
+        );
+        let gate = GateMetrics {
+            mase: cm,
+            wql: cw,
+            parent_mase: am,
+            parent_wql: aw,
+            windows,
+        };
+        let version = self
+            .publish_version(parent, weights, naive_series, Some(gate), reason)
+            .await?;
+        if let Ok(mut s) = self.status.lock() {
+            s.promotions += 1;
+        }
+        Ok(version)
+    }
+
+    /// Writes `weights` with `naive_series` as a new version of the model, records it on the
+    /// models topic and makes it active; the learner, the watch and the gauges follow it.
+    async fn publish_version(
+        &mut self,
+        parent: &str,
+        weights: &Weights,
+        naive_series: Vec<String>,
+        gate: Option<GateMetrics>,
+        reason: String,
     ) -> Result<String, TrainerError> {
         let learner = self
             .learner
             .as_ref()
             .ok_or_else(|| TrainerError::Task("no learner".into()))?;
+        let config = seer_model::ModelConfig {
+            seasonal_naive_series: naive_series.clone(),
+            ..learner.config.clone()
+        };
         let (config_bytes, weights_bytes) =
-            seer_model::checkpoint::checkpoint_bytes(&learner.config, weights)
+            seer_model::checkpoint::checkpoint_bytes(&config, weights)
                 .map_err(model_error(&self.model))?;
         let files = CheckpointFiles {
             config: config_bytes,
@@ -855,23 +931,13 @@ impl Trainer {
             .store
             .put(&self.model, &version, &files)
             .map_err(|e| TrainerError::Config(e.to_string()))?;
-        let reason = format!(
-            "{}: holdout MASE {am:.4} → {cm:.4}, wQL {aw:.4} → {cw:.4} over {windows} windows",
-            trigger.label()
-        );
         self.publish(ModelRecord::Version(VersionRecord {
             model: self.model.clone(),
             version: version.clone(),
             parent: parent.to_string(),
             location,
             checksum: checksum(&files),
-            metrics: Some(GateMetrics {
-                mase: cm,
-                wql: cw,
-                parent_mase: am,
-                parent_wql: aw,
-                windows,
-            }),
+            metrics: gate,
             created_at_ms: now_ms(),
             reason: reason.clone(),
         }))
@@ -882,7 +948,7 @@ impl Trainer {
             active: version.clone(),
             previous: parent.to_string(),
             at_ms: activated_at,
-            reason: format!("promoted by the trainer ({reason})"),
+            reason: format!("by the trainer ({reason})"),
         }))
         .await?;
         let previous_mase = self
@@ -890,7 +956,7 @@ impl Trainer {
             .quality(&self.model, parent)
             .and_then(|r| r.summary().mase);
         if let Some(l) = self.learner.as_mut() {
-            l.commit(version.clone(), weights.clone());
+            l.commit(version.clone(), weights.clone(), naive_series);
         }
         self.expected_active = Some((version.clone(), activated_at));
         self.serving = version.clone();
@@ -904,11 +970,55 @@ impl Trainer {
             .active_info
             .with_label_values(&[self.model.as_str(), version.as_str()])
             .set(1);
-        tracing::info!(model = %self.model, version, parent, "promoted ({reason})");
-        if let Ok(mut s) = self.status.lock() {
-            s.promotions += 1;
-        }
+        tracing::info!(model = %self.model, version, parent, "active ({reason})");
         Ok(version)
+    }
+
+    /// After a round that promoted nothing: when live scores say the seasonal naive should
+    /// take series the active version answers, the active weights are published again with
+    /// them in its `seasonal_naive_series` (the weights are the gated ones, unchanged; only
+    /// which series they answer changes, on live evidence per series).
+    async fn relist(&mut self) {
+        let Some(learner) = self.learner.as_ref() else {
+            return;
+        };
+        let current = learner.config.seasonal_naive_series.clone();
+        let added: Vec<String> = self
+            .state
+            .naive_better()
+            .into_iter()
+            .filter(|id| !current.contains(id))
+            .collect();
+        if added.is_empty() {
+            return;
+        }
+        let (parent, weights) = (
+            learner.active.version.clone(),
+            learner.active.weights.clone(),
+        );
+        let mut list = current;
+        list.extend(added.iter().cloned());
+        list.sort_unstable();
+        let reason = format!(
+            "selection: {} series to seasonal_naive, whose live quantile loss beat this version's ({})",
+            added.len(),
+            preview(&added)
+        );
+        match self
+            .publish_version(&parent, &weights, list, None, reason)
+            .await
+        {
+            Ok(version) => {
+                self.metrics.relists_total.inc();
+                self.set_last_round(format!(
+                    "relisted as {version}: {} more series to seasonal_naive",
+                    added.len()
+                ));
+            }
+            Err(e) => {
+                tracing::error!(model = %self.model, error = %e, "recording a selection failed")
+            }
+        }
     }
 
     /// Rolls a promotion back once it has scored enough points worse than its parent did.
@@ -985,6 +1095,11 @@ impl Trainer {
     }
 
     fn set_last_round(&self, text: String) {
+        if let Some(l) = self.learner.as_ref() {
+            self.metrics
+                .baseline_series
+                .set(l.config.seasonal_naive_series.len() as i64);
+        }
         if let Ok(mut s) = self.status.lock() {
             s.rounds += 1;
             s.last_round = text;
@@ -1009,5 +1124,16 @@ impl Trainer {
             .collect();
         live.sort_by_key(|x| std::cmp::Reverse(x.3));
         s.live = live.into_iter().map(|(v, m, p, _)| (v, m, p)).collect();
+    }
+}
+
+/// The first few of `ids`, for a log line or a record's reason.
+fn preview(ids: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let head = ids[..ids.len().min(SHOWN)].join(", ");
+    if ids.len() > SHOWN {
+        format!("{head}, … {} more", ids.len() - SHOWN)
+    } else {
+        head
     }
 }

@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use seer_core::stream::{FastMap, Placement, SeriesWindow};
 use seer_core::time::Frequency;
+use seer_model::History;
 use seer_proto::v1::Forecast;
 
 use crate::quality::{Point, Rolling};
 use crate::replay::{ReplayBuffer, Segment};
+use crate::selection::{SelectionRule, Versus, naive_steps};
 
 /// Published forecasts of one series kept waiting for their actuals at most.
 const MAX_PENDING: usize = 8;
@@ -40,6 +42,9 @@ struct Step {
     ts: i64,
     mean: f64,
     quantiles: Vec<(f64, f64)>,
+    /// The seasonal naive's quantiles for this step from the same origin (the selected
+    /// version's forecasts only; empty otherwise).
+    naive: Vec<(f64, f64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +63,8 @@ struct SeriesState {
     /// = the season, and lag 1 for a series younger than a season (`seer eval`'s rule).
     naive_season: (f64, u64),
     naive_step: (f64, u64),
+    /// The selected version's live quantile loss beside the seasonal naive's.
+    versus: Versus,
 }
 
 impl SeriesState {
@@ -90,9 +97,11 @@ impl Shape {
         2 * (self.context + self.horizon) + 2
     }
 
-    /// Points of a series' window: a replay window, and a season back for MASE's scale.
-    fn window_len(&self) -> usize {
-        self.segment_len().max(self.season + 1)
+    /// Points of a series' window: a replay window, a season back for MASE's scale, and a
+    /// season before a horizon, so the seasonal naive the selection backtests against reads its
+    /// season as the engine's does.
+    pub fn window_len(&self) -> usize {
+        self.segment_len().max(self.season + self.horizon + 1)
     }
 }
 
@@ -107,6 +116,10 @@ pub struct StreamState {
     pub replay: ReplayBuffer,
     /// Points scored since the counter was last taken (the round schedule).
     scored: u64,
+    /// The (model, version) whose forecasts are compared with the seasonal naive per series:
+    /// the active one.
+    selecting: Option<(String, String)>,
+    rule: SelectionRule,
 }
 
 impl StreamState {
@@ -115,6 +128,7 @@ impl StreamState {
         window_points: usize,
         drift_points: usize,
         replay: ReplayBuffer,
+        rule: SelectionRule,
     ) -> StreamState {
         StreamState {
             shape,
@@ -125,7 +139,63 @@ impl StreamState {
             quality: BTreeMap::new(),
             replay,
             scored: 0,
+            selecting: None,
+            rule,
         }
+    }
+
+    /// Compares `version` of `model` with the seasonal naive from now on; a different version
+    /// than before starts every series' comparison afresh (evidence about one version's
+    /// weights says nothing about another's).
+    pub fn select_for(&mut self, model: &str, version: &str) {
+        if self
+            .selecting
+            .as_ref()
+            .is_some_and(|(m, v)| m == model && v == version)
+        {
+            return;
+        }
+        self.selecting = Some((model.to_string(), version.to_string()));
+        for st in self.series.values_mut() {
+            st.versus = Versus::default();
+        }
+    }
+
+    /// The series the selected version did worse on than the seasonal naive, sorted.
+    pub fn naive_better(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .series
+            .iter()
+            .filter(|(_, st)| st.versus.naive_better(&self.rule))
+            .map(|(id, _)| id.to_string())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// One series' comparison so far.
+    pub fn versus(&self, id: &str) -> Option<Versus> {
+        self.series.get(id).map(|st| st.versus)
+    }
+
+    /// The newest fully observed `len` points of a series, as a history (`None` while it has
+    /// fewer, or a gap among them).
+    pub fn latest_history(&self, id: &str, len: usize) -> Option<History> {
+        let st = self.series.get(id)?;
+        let values = st.window.values();
+        let last = st.window.last_timestamp()?;
+        let recent = values.get(values.len().checked_sub(len)?..)?;
+        if recent.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        let freq = st.window.freq();
+        Some(History::new(
+            id,
+            (0..len as i64)
+                .map(|k| freq.step_saturating(last, k + 1 - len as i64))
+                .collect(),
+            recent.to_vec(),
+        ))
     }
 
     pub fn shape(&self) -> Shape {
@@ -147,6 +217,7 @@ impl StreamState {
                     since_capture: 0,
                     naive_season: (0.0, 0),
                     naive_step: (0.0, 0),
+                    versus: Versus::default(),
                 },
             );
         }
@@ -231,7 +302,11 @@ impl StreamState {
             return 0;
         }
         let version = self.version_index(&f.model, &f.model_version);
-        let steps: VecDeque<Step> = f
+        let selected = self
+            .selecting
+            .as_ref()
+            .is_some_and(|(m, v)| *m == f.model && *v == f.model_version);
+        let mut steps: VecDeque<Step> = f
             .timestamps
             .iter()
             .zip(&f.mean)
@@ -246,12 +321,17 @@ impl StreamState {
                     .filter_map(|q| q.values.get(i).map(|&v| (q.level, v)))
                     .filter(|(_, v)| v.is_finite())
                     .collect(),
+                naive: Vec::new(),
             })
             .collect();
         if steps.is_empty() {
             return 0;
         }
+        let season = self.shape.season;
         let st = self.state_of(&f.series_id);
+        if selected && let Some(origin) = f.latest_observation.as_ref().map(|t| t.seconds) {
+            counterfactual(&st.window, origin, season, &mut steps);
+        }
         // MASE's scale: the series' seasonal-naive error over its history as read so far (a
         // forecast read late sees a few more pairs in its scale, never in what is scored)
         let scale = st.scale();
@@ -272,6 +352,7 @@ impl StreamState {
             return 0;
         };
         let last = st.window.last_timestamp();
+        let rule = self.rule;
         let mut points: Vec<(usize, Point)> = Vec::new();
         for p in st.pending.iter_mut() {
             while let Some(step) = p.steps.front() {
@@ -281,10 +362,16 @@ impl StreamState {
                 let step = p.steps.pop_front().expect("front exists");
                 // a step whose slot is missing is given up on: that actual never came
                 if let Some(y) = st.window.get(step.ts) {
-                    points.push((
-                        p.version,
-                        Point::score(y, step.mean, &step.quantiles, p.scale),
-                    ));
+                    let point = Point::score(y, step.mean, &step.quantiles, p.scale);
+                    if !step.naive.is_empty()
+                        && let (Some(model), Some(naive)) = (
+                            point.quantile_loss,
+                            Point::score(y, step.mean, &step.naive, None).quantile_loss,
+                        )
+                    {
+                        st.versus.push(model, naive, &rule);
+                    }
+                    points.push((p.version, point));
                 }
             }
         }
@@ -315,6 +402,50 @@ impl StreamState {
     }
 }
 
+/// Fills each step's seasonal-naive quantiles, at the step's own levels, from the window's
+/// values up to `origin` (the forecast's newest observation): what the engine would have
+/// answered had it left the series to the naive. Nothing when the origin is outside the window.
+fn counterfactual(window: &SeriesWindow, origin: i64, season: usize, steps: &mut VecDeque<Step>) {
+    let (Some(last), Some(levels)) = (
+        window.last_timestamp(),
+        steps
+            .front()
+            .map(|s| s.quantiles.iter().map(|&(l, _)| l).collect::<Vec<f64>>()),
+    ) else {
+        return;
+    };
+    let freq = window.freq();
+    let Some(back) = freq
+        .steps_between(origin, last)
+        .and_then(|b| usize::try_from(b).ok())
+    else {
+        return;
+    };
+    let values = window.values();
+    let Some(upto) = values.len().checked_sub(back).filter(|&n| n > 0) else {
+        return;
+    };
+    let ahead = |ts: i64| {
+        freq.steps_between(origin, ts)
+            .and_then(|k| usize::try_from(k).ok())
+            .filter(|&k| k >= 1)
+    };
+    let Some(horizon) = steps.iter().filter_map(|s| ahead(s.ts)).max() else {
+        return;
+    };
+    let Some(naive) = naive_steps(&values[..upto], season, horizon, &levels) else {
+        return;
+    };
+    for step in steps.iter_mut() {
+        // a step whose levels differ from the first step's has no like-for-like comparison
+        let same_levels = step.quantiles.len() == levels.len()
+            && step.quantiles.iter().zip(&levels).all(|((l, _), m)| l == m);
+        if let (Some(k), true) = (ahead(step.ts), same_levels) {
+            step.naive = naive[k - 1].clone();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,7 +464,17 @@ mod tests {
     }
 
     fn state() -> StreamState {
-        StreamState::new(shape(), 100, 10, ReplayBuffer::new(100, 0, 0))
+        StreamState::new(
+            shape(),
+            100,
+            10,
+            ReplayBuffer::new(100, 0, 0),
+            SelectionRule {
+                min_points: 3.0,
+                half_life_points: f64::INFINITY,
+                margin: 0.1,
+            },
+        )
     }
 
     fn forecast(id: &str, version: &str, latest: i64, mean: f64) -> Forecast {
@@ -415,5 +556,44 @@ mod tests {
         s.observe("a", 17 * H, 17.0).unwrap();
         s.observe("a", 18 * H, 18.0).unwrap();
         assert_eq!(s.replay.recent_len(), 2);
+    }
+
+    #[test]
+    fn the_selected_version_is_compared_with_the_naive_from_the_same_origin() {
+        let mut s = state();
+        // season 1: the naive repeats the last value, 10; its differences are ±2, so its
+        // interval is wide and the model's exact forecasts win
+        for k in 0..6 {
+            s.observe("a", k * H, 10.0 + 2.0 * (k % 2) as f64).unwrap();
+            s.observe("b", k * H, 10.0).unwrap();
+        }
+        s.select_for("lstm", "v1");
+        // origin 5 (value 12): steps 6, 7 will be 10, 12
+        s.forecast(&forecast("a", "v1", 5 * H, 11.0));
+        s.forecast(&forecast("a", "v0", 5 * H, 11.0));
+        s.forecast(&forecast("b", "v1", 5 * H, 30.0));
+        s.observe("a", 6 * H, 10.0).unwrap();
+        s.observe("a", 7 * H, 12.0).unwrap();
+        s.observe("b", 6 * H, 10.0).unwrap();
+        s.observe("b", 7 * H, 10.0).unwrap();
+        let a = s.versus("a").unwrap();
+        assert_eq!(a.points(), 2.0, "v0's forecast is not compared");
+        let b = s.versus("b").unwrap();
+        assert_eq!(b.points(), 2.0);
+        let (model, naive) = b.losses().unwrap();
+        // b is constant: the naive is exact (no interval), the model 20 off
+        assert_eq!(naive, 0.0);
+        assert!(model > 10.0, "{model}");
+        assert!(s.naive_better().is_empty(), "2 points, below the rule's 3");
+        s.forecast(&forecast("b", "v1", 7 * H, 30.0));
+        s.observe("b", 8 * H, 10.0).unwrap();
+        assert_eq!(s.naive_better(), ["b"]);
+        // a model's and the naive's losses on a (the model's exact, 1-wide band) stay apart
+        let (model, naive) = a.losses().unwrap();
+        assert!(model < naive, "{model} vs {naive}");
+        // another version starts from nothing
+        s.select_for("lstm", "v2");
+        assert!(s.naive_better().is_empty());
+        assert_eq!(s.versus("b").unwrap().points(), 0.0);
     }
 }

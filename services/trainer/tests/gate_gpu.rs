@@ -42,6 +42,7 @@ fn input(train: Vec<History>, holdout: &[History]) -> RoundInput {
     RoundInput {
         train,
         holdout: holdout.to_vec(),
+        listed: Vec::new(),
         steps: 30,
         batch_size: 16,
         margin: 0.02,
@@ -69,11 +70,24 @@ fn garbage_labels_are_never_promoted_and_real_ones_are() {
         weights: init_weights(&c, 5).unwrap(),
     };
     let mut learner = Learner::new(&ctx, c.clone(), untrained, &tuning()).unwrap();
+    // listed for the seasonal naive: a series with no window stays listed, and so does one
+    // the naive forecasts exactly (a pure 24-hour cycle), which no candidate beats
+    let listed = vec![
+        ("gone".to_string(), None),
+        ("s0".to_string(), Some(series(0, 0, 30))),
+    ];
     let o = learner
-        .round(&ctx, &input(train_windows.clone(), &holdout))
+        .round(
+            &ctx,
+            &RoundInput {
+                listed,
+                ..input(train_windows.clone(), &holdout)
+            },
+        )
         .unwrap();
     assert_eq!(o.verdict, Verdict::Promote, "{:?}", o.verdict);
     assert!(o.applied > 0 && o.mean_loss.is_finite());
+    assert_eq!(o.naive_series, ["gone", "s0"]);
 
     // a trained model to defend
     let long: Vec<History> = (0..8).map(|s| series(s, 0, 156)).collect();
@@ -172,7 +186,7 @@ fn lstm_rnn_deepar_and_tcn_fine_tune_online_and_beat_an_untrained_model() {
             .unwrap();
         assert_eq!(o.verdict, Verdict::Promote, "{kind:?}: {:?}", o.verdict);
         // the optimiser continues: a second round starts from the candidate's moments
-        learner.commit("v1".into(), o.candidate.unwrap());
+        learner.commit("v1".into(), o.candidate.unwrap(), Vec::new());
         let again = learner
             .round(&ctx, &input(train_windows.clone(), &holdout))
             .unwrap();

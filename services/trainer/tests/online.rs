@@ -374,8 +374,29 @@ async fn promoted_version_is_served(kind: ModelKind) {
     let _ = tokio::time::timeout(Duration::from_secs(30), engine).await;
 }
 
-/// Forecasts as an ingest would publish them, made by the test: `good` ones follow the
-/// series, the others are far off.
+/// A forecast as an ingest would publish it: `mean` over the steps after `origin`, with the
+/// 0.1 and 0.9 quantiles `band` below and above it.
+fn forecast_of(id: &str, version: &str, origin: i64, mean: Vec<f64>, band: f64) -> Forecast {
+    let steps = (1..=mean.len() as i64).map(|h| origin + h);
+    Forecast {
+        series_id: id.into(),
+        model: "lstm".into(),
+        model_version: version.into(),
+        latest_observation: Some(timestamp(T0 + origin * HOUR)),
+        timestamps: steps.map(|j| timestamp(T0 + j * HOUR)).collect(),
+        quantiles: [(0.1, -band), (0.5, 0.0), (0.9, band)]
+            .iter()
+            .map(|&(level, d)| QuantileValues {
+                level,
+                values: mean.iter().map(|m| m + d).collect(),
+            })
+            .collect(),
+        mean,
+        ..Default::default()
+    }
+}
+
+/// Forecasts made by the test: `good` ones follow the series, the others are far off.
 fn scripted_forecasts(
     producer: &ThreadedProducer<DefaultProducerContext>,
     version: &str,
@@ -385,34 +406,9 @@ fn scripted_forecasts(
 ) {
     for s in 0..series {
         let id = format!("s{s}");
-        let steps: Vec<i64> = (1..=4).map(|h| k + h).collect();
-        let mean: Vec<f64> = steps
-            .iter()
-            .map(|&j| {
-                if good {
-                    value(s, j)
-                } else {
-                    value(s, j) + 15.0
-                }
-            })
-            .collect();
-        let f = Forecast {
-            series_id: id.clone(),
-            model: "lstm".into(),
-            model_version: version.into(),
-            latest_observation: Some(timestamp(T0 + k * HOUR)),
-            timestamps: steps.iter().map(|&j| timestamp(T0 + j * HOUR)).collect(),
-            quantiles: [(0.1, -1.0), (0.5, 0.0), (0.9, 1.0)]
-                .iter()
-                .map(|&(level, d)| QuantileValues {
-                    level,
-                    values: mean.iter().map(|m| m + d).collect(),
-                })
-                .collect(),
-            mean,
-            ..Default::default()
-        };
-        let payload = f.encode_to_vec();
+        let off = if good { 0.0 } else { 15.0 };
+        let mean = (1..=4).map(|h| value(s, k + h) + off).collect();
+        let payload = forecast_of(&id, version, k, mean, 1.0).encode_to_vec();
         while producer
             .send(BaseRecord::to("fc").key(&id).payload(&payload))
             .is_err()
@@ -525,4 +521,83 @@ async fn a_version_worse_live_is_rolled_back_and_only_one_trainer_leads() {
     })
     .await;
     standby.stop().await;
+}
+
+/// `value` with a deterministic ±3 wobble, so the seasonal naive is a fair baseline, not a
+/// perfect one.
+fn noisy(series: usize, k: i64) -> f64 {
+    let x = ((k as f64) * 12.9898 + series as f64 * 78.233).sin() * 43_758.545_3;
+    value(series, k) + 6.0 * (x - x.floor() - 0.5)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_series_the_seasonal_naive_beats_live_is_left_to_it() {
+    let cluster = Cluster::new();
+    let models = TempDir::new("models-s");
+    let store = TempDir::new("store-s");
+    let c = lstm_config();
+    save(
+        &models.path().join("lstm"),
+        &c,
+        &init_weights(&c, 3).unwrap(),
+    )
+    .unwrap();
+    let trainer = start_trainer(TrainerConfig {
+        select_min_points: 24,
+        ..trainer_config(&cluster, models.path(), store.path())
+    });
+    wait_for("the root version", Duration::from_secs(30), || {
+        cluster.models_view().active("lstm").map(|_| ())
+    })
+    .await;
+    // forecasts of the active version, from two hours back (their origins are in the
+    // trainer's windows): exact on every series but s3, which is 15 off
+    let obs = cluster.producer();
+    let fc = cluster.producer();
+    let listed = |store: &Path| -> Option<Vec<String>> {
+        let view = cluster.models_view();
+        let active = view.active("lstm")?;
+        let record = view.version("lstm", &active.active)?;
+        let config = seer_model::checkpoint::read_config(&store.join(&record.location)).ok()?;
+        let ids = config.seasonal_naive_series;
+        (!ids.is_empty()).then_some(ids)
+    };
+    let mut k = 0i64;
+    let start = Instant::now();
+    let ids = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "no version left s3 to the seasonal naive; the trainer says {:?}",
+            trainer.status.lock().unwrap()
+        );
+        if let Some(ids) = listed(store.path()) {
+            break ids;
+        }
+        let version = cluster.models_view().active("lstm").unwrap().active.clone();
+        for _ in 0..8 {
+            for s in 0..6 {
+                let id = format!("s{s}");
+                let o = Observation {
+                    series_id: id.clone(),
+                    timestamp: Some(timestamp(T0 + k * HOUR)),
+                    value: noisy(s, k),
+                    features: HashMap::new(),
+                };
+                let _ = obs.send(BaseRecord::to("obs").key(&id).payload(&o.encode_to_vec()));
+                let origin = k - 2;
+                let off = if s == 3 { 15.0 } else { 0.0 };
+                let mean = (1..=4).map(|h| noisy(s, origin + h) + off).collect();
+                let f = forecast_of(&id, &version, origin, mean, 0.5);
+                let _ = fc.send(BaseRecord::to("fc").key(&id).payload(&f.encode_to_vec()));
+            }
+            k += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(ids, ["s3"], "only the series the model does worse on");
+    wait_for("the gauge", Duration::from_secs(30), || {
+        (trainer.gauge("seer_trainer_baseline_series") == 1.0).then_some(())
+    })
+    .await;
+    trainer.stop().await;
 }
