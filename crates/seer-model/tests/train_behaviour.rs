@@ -564,3 +564,42 @@ fn forecast_epoch_score_keeps_the_epoch_with_the_best_held_out_forecasts() {
     .unwrap();
     assert_eq!(report.epochs[0].forecast_score, None);
 }
+
+seer_gpu::on_backends!(training_never_reads_the_held_out_horizons);
+fn training_never_reads_the_held_out_horizons() {
+    // the last 3 horizons of every series jump a thousandfold: a run holding out 3 horizons
+    // never trains on a target there, one holding out 1 does
+    let mut data = wave_data(2, 200);
+    for h in &mut data {
+        let n = h.values.len();
+        for v in &mut h.values[n - 9..] {
+            *v *= 1000.0;
+        }
+    }
+    let mut lstm = config(ModelKind::Lstm);
+    lstm.quantiles = vec![0.5];
+    for c in [lstm, deepar_config("gaussian")] {
+        let w = init_weights(&c, 3).unwrap();
+        let train_loss = |windows: usize| {
+            let o = TrainOptions {
+                validation_windows: windows,
+                ..opts(1, 20, 16, 1e-3, 10.0, 4)
+            };
+            let (_, r) = train(ctx(), &c, &w, &data, &o, |_| {}).unwrap();
+            (r.epochs[0].train_loss, r.epochs[0].val_loss.unwrap())
+        };
+        let (held_out, val_3) = train_loss(3);
+        let (read, _) = train_loss(1);
+        assert!(
+            held_out.is_finite() && read > 4.0 * held_out.abs().max(0.1),
+            "{:?}: train loss {held_out} holding 3 horizons out, {read} holding 1",
+            c.model
+        );
+        // validation reads them: the jump is in its windows
+        assert!(
+            val_3 > 4.0 * held_out.abs().max(0.1),
+            "{:?}: {val_3}",
+            c.model
+        );
+    }
+}

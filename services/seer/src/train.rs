@@ -80,6 +80,10 @@ pub struct TrainArgs {
     /// those days, computed from timestamps, so forecasts need no values for it
     #[arg(long)]
     pub holidays: Option<PathBuf>,
+    /// Horizons at the end of each series held out of training, on which the best epoch and
+    /// each series' baseline choice are read (a series shorter than twice that keeps fewer)
+    #[arg(long, default_value_t = 1)]
+    pub validation_windows: usize,
 }
 
 /// The dates of a holiday file; a line that is not a date is an error naming it.
@@ -154,12 +158,13 @@ fn select_baseline(
     config: &mut ModelConfig,
     weights: &seer_model::checkpoint::Weights,
     histories: &[seer_model::History],
+    windows: usize,
     seed: u64,
 ) -> anyhow::Result<()> {
     let model = seer_model::Model::from_parts(ctx, config.clone(), weights.clone())?;
     let opts = BacktestOptions {
         horizon: Some(config.horizon),
-        windows: 1,
+        windows,
         seed,
         ..BacktestOptions::default()
     };
@@ -167,7 +172,7 @@ fn select_baseline(
         Ok(BacktestReport::Forecast(r)) => {
             config.seasonal_naive_series = r.seasonal_naive_winners();
             eprintln!(
-                "held-out last {} steps: {}",
+                "held-out last {windows} × {} steps: {}",
                 config.horizon,
                 winners_line(config.model, &r)
             );
@@ -286,15 +291,20 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     let steps_per_epoch = a
         .steps_per_epoch
         .unwrap_or_else(|| default_steps_per_epoch(points, a.epochs, a.batch_size));
+    let validation_windows = a.validation_windows;
+    if validation_windows == 0 {
+        return Err(BadInput("--validation-windows must be at least 1".into()).into());
+    }
     eprintln!(
-        "schedule: {} epochs × {steps_per_epoch} steps × {} windows{}",
+        "schedule: {} epochs × {steps_per_epoch} steps × {} windows{}; the last {validation_windows} × {} steps of each series held out",
         a.epochs,
         a.batch_size,
         if a.steps_per_epoch.is_none() {
             format!(" (steps from the data's {points} points)")
         } else {
             String::new()
-        }
+        },
+        config.horizon
     );
     let opts = TrainOptions {
         epochs: a.epochs,
@@ -307,6 +317,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         seed: a.seed,
         truncate: a.truncate,
         dropout: a.dropout,
+        validation_windows,
         epoch_score: match a.epoch_score.as_str() {
             "forecast" => EpochScore::Forecast,
             "loss" => EpochScore::Loss,
@@ -340,7 +351,14 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         eprintln!();
     }
     if config.model.forecasts() && !a.no_baseline_selection {
-        select_baseline(&ctx, &mut config, &weights, &histories, a.seed)?;
+        select_baseline(
+            &ctx,
+            &mut config,
+            &weights,
+            &histories,
+            validation_windows,
+            a.seed,
+        )?;
     }
     save(&a.out, &config, &weights)
         .with_context(|| format!("writing checkpoint to {}", a.out.display()))?;

@@ -20,7 +20,7 @@ use crate::train::head::{Head, Target};
 use crate::train::options::TrainOptions;
 use crate::train::params::ParamStore;
 use crate::train::stack::{Dropout, TrainStack};
-use crate::train::task::{Batch, Task, batched};
+use crate::train::task::{Batch, Holdout, Task, batched};
 
 /// Spreads consecutive pass numbers over the seed's bits (2⁶⁴ / φ).
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -35,6 +35,7 @@ struct Prepared {
 
 pub(crate) struct DeepArTask {
     config: ModelConfig,
+    holdout: Holdout,
     stack: TrainStack,
     proj: Head,
     embedding: Option<usize>,
@@ -84,6 +85,7 @@ impl DeepArTask {
         stack.truncate = opts.truncate;
         Ok(DeepArTask {
             config: config.clone(),
+            holdout: Holdout::new(config.horizon, opts),
             stack,
             proj: Head::new(store, "proj")?,
             embedding: if config.embedding_dim > 0 {
@@ -164,9 +166,12 @@ impl DeepArTask {
 impl Task for DeepArTask {
     fn sample(&self, rng: &mut SplitMix64, size: usize) -> Option<Batch> {
         let horizon = self.config.horizon;
-        // series long enough to keep their last `horizon` points for validation
+        // series long enough to keep their held-out part and train before it
         let usable: Vec<usize> = (0..self.series.len())
-            .filter(|&s| self.series[s].raw.len() > 2 * horizon)
+            .filter(|&s| {
+                let len = self.series[s].raw.len();
+                len > self.holdout.held(len) + horizon
+            })
             .collect();
         if usable.is_empty() {
             return None;
@@ -176,7 +181,8 @@ impl Task for DeepArTask {
         while b.windows < size && attempts < size * 20 {
             attempts += 1;
             let s = usable[rng.below(usable.len())];
-            let train_len = self.series[s].raw.len() - horizon;
+            let len = self.series[s].raw.len();
+            let train_len = len - self.holdout.held(len);
             // the window's prediction range lies inside the training part
             let end = horizon + 1 + rng.below(train_len - horizon);
             self.push_window(&mut b, s, end, 0);
@@ -185,12 +191,13 @@ impl Task for DeepArTask {
     }
 
     fn validation(&self, size: usize) -> Vec<Batch> {
-        let horizon = self.config.horizon;
-        batched(size, self.series.len(), |b, s| {
-            let end = self.series[s].raw.len();
-            if end > 2 * horizon {
-                self.push_window(b, s, end, self.config.context_length);
-            }
+        let ends = self.holdout.ends(
+            self.series.iter().map(|p| p.raw.len()),
+            2 * self.config.horizon,
+        );
+        batched(size, ends.len(), |b, i| {
+            let (s, end) = ends[i];
+            self.push_window(b, s, end, self.config.context_length);
         })
     }
 

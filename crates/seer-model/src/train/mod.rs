@@ -254,7 +254,7 @@ fn held_out_forecast_score(
     let model = crate::Model::from_parts(ctx, config.clone(), store.to_weights(ctx)?)?;
     let backtest_opts = crate::backtest::BacktestOptions {
         horizon: Some(config.horizon),
-        windows: 1,
+        windows: opts.validation_windows.max(1),
         samples: 100,
         seed: opts.seed,
         examples: 0,

@@ -31,6 +31,11 @@ pub struct TrainOptions {
     /// seeds (BENCHMARKS.md, "DeepAR beside GluonTS").
     pub dropout: f32,
     pub epoch_score: EpochScore,
+    /// Horizons at the end of each series held out of training (validation, the held-out
+    /// forecast score, `seer train`'s baseline selection); a series shorter than twice that
+    /// keeps fewer. Several give an epoch and a per-series choice read on more than one day of
+    /// a weekly cycle.
+    pub validation_windows: usize,
 }
 
 impl Default for TrainOptions {
@@ -47,6 +52,7 @@ impl Default for TrainOptions {
             truncate: 0,
             dropout: 0.0,
             epoch_score: EpochScore::Loss,
+            validation_windows: 1,
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::train::head::{Head, Target};
 use crate::train::options::TrainOptions;
 use crate::train::params::ParamStore;
 use crate::train::stack::TrainStack;
-use crate::train::task::{Batch, Task, batched};
+use crate::train::task::{Batch, Holdout, Task, batched};
 
 struct Prepared {
     start: i64,
@@ -28,6 +28,7 @@ struct Prepared {
 
 pub(crate) struct QuantileTask {
     config: ModelConfig,
+    holdout: Holdout,
     encoder: TrainStack,
     decoder: Option<TrainStack>,
     proj: Head,
@@ -86,6 +87,7 @@ impl QuantileTask {
         }
         Ok(QuantileTask {
             config: config.clone(),
+            holdout: Holdout::new(config.horizon, opts),
             encoder,
             decoder,
             proj: Head::new(store, "proj")?,
@@ -179,7 +181,10 @@ impl Task for QuantileTask {
     fn sample(&self, rng: &mut SplitMix64, size: usize) -> Option<Batch> {
         let horizon = self.config.horizon;
         let usable: Vec<usize> = (0..self.series.len())
-            .filter(|&s| self.series[s].raw.len() > 2 * horizon + 1)
+            .filter(|&s| {
+                let len = self.series[s].raw.len();
+                len > self.holdout.held(len) + horizon + 1
+            })
             .collect();
         if usable.is_empty() {
             return None;
@@ -189,7 +194,8 @@ impl Task for QuantileTask {
         while b.windows < size && attempts < size * 20 {
             attempts += 1;
             let s = usable[rng.below(usable.len())];
-            let train_len = self.series[s].raw.len() - horizon;
+            let len = self.series[s].raw.len();
+            let train_len = len - self.holdout.held(len);
             let end = horizon + 2 + rng.below(train_len - horizon - 1);
             self.push_window(&mut b, s, end, 0);
         }
@@ -199,11 +205,12 @@ impl Task for QuantileTask {
     fn validation(&self, size: usize) -> Vec<Batch> {
         let horizon = self.config.horizon;
         let skip = self.scored_steps() - horizon;
-        batched(size, self.series.len(), |b, s| {
-            let end = self.series[s].raw.len();
-            if end > 2 * horizon + 1 {
-                self.push_window(b, s, end, skip);
-            }
+        let ends = self
+            .holdout
+            .ends(self.series.iter().map(|p| p.raw.len()), 2 * horizon + 1);
+        batched(size, ends.len(), |b, i| {
+            let (s, end) = ends[i];
+            self.push_window(b, s, end, skip);
         })
     }
 

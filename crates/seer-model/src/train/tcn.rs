@@ -19,7 +19,7 @@ use crate::tcn::push_covariate_rows;
 use crate::train::head::{Head, Target};
 use crate::train::options::TrainOptions;
 use crate::train::params::{ParamStore, Slot};
-use crate::train::task::{Batch, Task, batched};
+use crate::train::task::{Batch, Holdout, Task, batched};
 
 struct Prepared {
     start: i64,
@@ -66,6 +66,7 @@ struct BlockTape {
 
 pub(crate) struct TcnTask {
     config: ModelConfig,
+    holdout: Holdout,
     blocks: Vec<BlockParams>,
     head: Head,
     series: Vec<Prepared>,
@@ -77,7 +78,7 @@ impl TcnTask {
         config: &ModelConfig,
         store: &ParamStore,
         data: &[History],
-        _opts: &TrainOptions,
+        opts: &TrainOptions,
     ) -> Result<Self, ModelError> {
         let mut series = Vec::new();
         for h in data {
@@ -121,6 +122,7 @@ impl TcnTask {
         }
         Ok(TcnTask {
             config: config.clone(),
+            holdout: Holdout::new(config.horizon, opts),
             blocks,
             head: Head::new(store, "head")?,
             series,
@@ -275,9 +277,12 @@ impl TcnTask {
 impl Task for TcnTask {
     fn sample(&self, rng: &mut SplitMix64, size: usize) -> Option<Batch> {
         let horizon = self.config.horizon;
-        // series long enough to keep their last `horizon` points for validation
+        // series long enough to keep their held-out part and train before it
         let usable: Vec<usize> = (0..self.series.len())
-            .filter(|&s| self.series[s].raw.len() > 2 * horizon)
+            .filter(|&s| {
+                let len = self.series[s].raw.len();
+                len > self.holdout.held(len) + horizon
+            })
             .collect();
         if usable.is_empty() {
             return None;
@@ -287,7 +292,8 @@ impl Task for TcnTask {
         while b.windows < size && attempts < size * 20 {
             attempts += 1;
             let s = usable[rng.below(usable.len())];
-            let train_len = self.series[s].raw.len() - horizon;
+            let len = self.series[s].raw.len();
+            let train_len = len - self.holdout.held(len);
             // the targets lie inside the training part, with at least one context point
             let end = horizon + 1 + rng.below(train_len - horizon);
             self.push_window(&mut b, s, end);
@@ -296,12 +302,13 @@ impl Task for TcnTask {
     }
 
     fn validation(&self, size: usize) -> Vec<Batch> {
-        let horizon = self.config.horizon;
-        batched(size, self.series.len(), |b, s| {
-            let end = self.series[s].raw.len();
-            if end > 2 * horizon {
-                self.push_window(b, s, end);
-            }
+        let ends = self.holdout.ends(
+            self.series.iter().map(|p| p.raw.len()),
+            2 * self.config.horizon,
+        );
+        batched(size, ends.len(), |b, i| {
+            let (s, end) = ends[i];
+            self.push_window(b, s, end);
         })
     }
 
