@@ -193,3 +193,43 @@ fn lstm_rnn_deepar_and_tcn_fine_tune_online_and_beat_an_untrained_model() {
         assert!(again.applied > 0, "{kind:?}");
     }
 }
+
+#[test]
+fn a_model_reading_a_holiday_list_fine_tunes_on_windows_that_carry_no_covariates() {
+    // the list is computed from timestamps, so the trainer's windows are enough; a supplied
+    // covariate would be refused, as no window carries it
+    let ctx = ctx();
+    let (train_windows, holdout) = windows();
+    let mut c = config_of(ModelKind::Deepar);
+    c.covariates = vec![seer_model::Covariate {
+        dates: vec!["1970-01-02".into(), "1970-01-05".into()],
+        ..seer_model::Covariate::fitted("holiday", seer_model::CovariateKind::KnownFuture, [])
+    }];
+    c.input_size = Some(c.derived_input_size());
+    let held = Held {
+        version: "v0".into(),
+        weights: init_weights(&c, 5).unwrap(),
+    };
+    let mut learner = Learner::new(&ctx, c.clone(), held, &tuning()).unwrap();
+    let o = learner
+        .round(&ctx, &input(train_windows.clone(), &holdout))
+        .unwrap();
+    assert!(
+        o.applied > 0 && o.candidate_score.is_some(),
+        "{:?}",
+        o.verdict
+    );
+    c.covariates[0].dates.clear();
+    c.covariates[0].name = "temperature".into();
+    let held = Held {
+        version: "v0".into(),
+        weights: init_weights(&c, 5).unwrap(),
+    };
+    let mut learner = Learner::new(&ctx, c, held, &tuning()).unwrap();
+    let err = learner
+        .round(&ctx, &input(train_windows, &holdout))
+        .err()
+        .expect("a supplied covariate no window carries is refused")
+        .to_string();
+    assert!(err.contains("covariate"), "{err}");
+}
