@@ -221,6 +221,29 @@ fn missing_covariates_are_errors_naming_them() {
     );
 }
 
+/// The schedule both learning tests train with.
+fn learning_opts() -> TrainOptions {
+    TrainOptions {
+        epochs: 6,
+        steps_per_epoch: 25,
+        batch_size: 16,
+        learning_rate: 1e-2,
+        patience: 100,
+        seed: 5,
+        ..Default::default()
+    }
+}
+
+/// Whether an input was learnt from: the pinball loss is positive, so half of it; DeepAR's
+/// negative log-likelihood is in nats and may go below 0, so half a nat less.
+fn learnt(kind: ModelKind, with: f64, without: f64) -> bool {
+    if kind == ModelKind::Deepar {
+        with < without - 0.5
+    } else {
+        with < 0.5 * without
+    }
+}
+
 seer_gpu::on_backends!(a_covariate_the_target_follows_is_learnt);
 fn a_covariate_the_target_follows_is_learnt() {
     let mut rng = SplitMix64::new(11);
@@ -235,15 +258,7 @@ fn a_covariate_the_target_follows_is_learnt() {
                 .with_covariates(vec![x])
         })
         .collect();
-    let opts = TrainOptions {
-        epochs: 6,
-        steps_per_epoch: 25,
-        batch_size: 16,
-        learning_rate: 1e-2,
-        patience: 100,
-        seed: 5,
-        ..Default::default()
-    };
+    let opts = learning_opts();
     for kind in [ModelKind::Lstm, ModelKind::Tcn, ModelKind::Deepar] {
         let loss = |covariates: Vec<Covariate>| {
             let c = config(kind, covariates);
@@ -261,15 +276,8 @@ fn a_covariate_the_target_follows_is_learnt() {
         let with = loss(vec![covariate("x", CovariateKind::KnownFuture)]);
         let without = loss(vec![]);
         eprintln!("{kind:?}: validation loss {with} with x, {without} without");
-        // the pinball loss is positive, so half of it; DeepAR's negative log-likelihood is in
-        // nats and may go below 0, so half a nat less
-        let learnt = if kind == ModelKind::Deepar {
-            with < without - 0.5
-        } else {
-            with < 0.5 * without
-        };
         assert!(
-            learnt,
+            learnt(kind, with, without),
             "{kind:?}: validation loss {with} with the covariate, {without} without"
         );
     }
@@ -375,15 +383,7 @@ fn holiday_effects_are_learnt_from_the_list() {
             )
         })
         .collect();
-    let opts = TrainOptions {
-        epochs: 6,
-        steps_per_epoch: 25,
-        batch_size: 16,
-        learning_rate: 1e-2,
-        patience: 100,
-        seed: 5,
-        ..Default::default()
-    };
+    let opts = learning_opts();
     for kind in [ModelKind::Lstm, ModelKind::Deepar] {
         let loss = |covariates: Vec<Covariate>| {
             let mut c = config(kind, covariates);
@@ -398,11 +398,9 @@ fn holiday_effects_are_learnt_from_the_list() {
             "{kind:?}: validation loss {with} with the holiday list ({} days), {without} without",
             dates.len()
         );
-        let learnt = if kind == ModelKind::Deepar {
-            with < without - 0.5
-        } else {
-            with < 0.5 * without
-        };
-        assert!(learnt, "{kind:?}: {with} with the list, {without} without");
+        assert!(
+            learnt(kind, with, without),
+            "{kind:?}: {with} with the list, {without} without"
+        );
     }
 }

@@ -749,15 +749,9 @@ impl Trainer {
             })
             .collect();
         let listed = if self.config.select_baseline {
-            let mut ids = self
-                .learner
-                .as_ref()
-                .map(|l| l.config.seasonal_naive_series.clone())
-                .unwrap_or_default();
-            ids.extend(self.state.naive_better());
-            ids.sort_unstable();
-            ids.dedup();
-            ids.into_iter()
+            self.live_naive_series()
+                .0
+                .into_iter()
                 .map(|id| {
                     let w = self.state.latest_history(&id, shape.window_len());
                     (id, w)
@@ -974,31 +968,38 @@ impl Trainer {
         Ok(version)
     }
 
-    /// After a round that promoted nothing: when live scores say the seasonal naive should
-    /// take series the active version answers, the active weights are published again with
-    /// them in its `seasonal_naive_series` (the weights are the gated ones, unchanged; only
-    /// which series they answer changes, on live evidence per series).
-    async fn relist(&mut self) {
-        let Some(learner) = self.learner.as_ref() else {
-            return;
-        };
-        let current = learner.config.seasonal_naive_series.clone();
+    /// The active version's `seasonal_naive_series` and the series live scores say the naive
+    /// should take, sorted; and those of them not listed yet.
+    fn live_naive_series(&self) -> (Vec<String>, Vec<String>) {
+        let current: std::collections::BTreeSet<&String> = self
+            .learner
+            .iter()
+            .flat_map(|l| &l.config.seasonal_naive_series)
+            .collect();
         let added: Vec<String> = self
             .state
             .naive_better()
             .into_iter()
             .filter(|id| !current.contains(id))
             .collect();
-        if added.is_empty() {
+        let mut all: Vec<String> = current.into_iter().cloned().chain(added.clone()).collect();
+        all.sort_unstable();
+        (all, added)
+    }
+
+    /// After a round that promoted nothing: when live scores say the seasonal naive should
+    /// take series the active version answers, the active weights are published again with
+    /// them in its `seasonal_naive_series` (the weights are the gated ones, unchanged; only
+    /// which series they answer changes, on live evidence per series).
+    async fn relist(&mut self) {
+        let (list, added) = self.live_naive_series();
+        let Some(learner) = self.learner.as_ref().filter(|_| !added.is_empty()) else {
             return;
-        }
+        };
         let (parent, weights) = (
             learner.active.version.clone(),
             learner.active.weights.clone(),
         );
-        let mut list = current;
-        list.extend(added.iter().cloned());
-        list.sort_unstable();
         let reason = format!(
             "selection: {} series to seasonal_naive, whose live quantile loss beat this version's ({})",
             added.len(),

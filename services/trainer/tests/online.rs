@@ -126,6 +126,11 @@ impl Cluster {
     }
 }
 
+/// The engines' checkpoint the trainer registers as the root version: `c`, untrained.
+fn save_root(models: &Path, c: &seer_model::ModelConfig) {
+    save(&models.join("lstm"), c, &init_weights(c, 3).unwrap()).unwrap();
+}
+
 fn trainer_config(cluster: &Cluster, models: &Path, store: &Path) -> TrainerConfig {
     TrainerConfig {
         model: "lstm".into(),
@@ -255,12 +260,7 @@ async fn promoted_version_is_served(kind: ModelKind) {
     let models = TempDir::new(&format!("models-a-{tag}"));
     let store = TempDir::new(&format!("store-a-{tag}"));
     let c = config_of(kind);
-    save(
-        &models.path().join("lstm"),
-        &c,
-        &init_weights(&c, 3).unwrap(),
-    )
-    .unwrap();
+    save_root(models.path(), &c);
 
     // the engine follows the models topic
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -424,12 +424,7 @@ async fn a_version_worse_live_is_rolled_back_and_only_one_trainer_leads() {
     let models = TempDir::new("models-b");
     let store = TempDir::new("store-b");
     let c = lstm_config();
-    save(
-        &models.path().join("lstm"),
-        &c,
-        &init_weights(&c, 3).unwrap(),
-    )
-    .unwrap();
+    save_root(models.path(), &c);
     // the first round waits for enough windows that the root's forecasts are scored by then:
     // a rollback compares with the live score of the version it returns to
     let config = TrainerConfig {
@@ -536,12 +531,7 @@ async fn a_series_the_seasonal_naive_beats_live_is_left_to_it() {
     let models = TempDir::new("models-s");
     let store = TempDir::new("store-s");
     let c = lstm_config();
-    save(
-        &models.path().join("lstm"),
-        &c,
-        &init_weights(&c, 3).unwrap(),
-    )
-    .unwrap();
+    save_root(models.path(), &c);
     let trainer = start_trainer(TrainerConfig {
         select_min_points: 24,
         ..trainer_config(&cluster, models.path(), store.path())
