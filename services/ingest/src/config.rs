@@ -30,6 +30,7 @@ pub struct IngestConfig {
     pub max_batch: usize,
     pub max_delay_ms: u64,
     pub every_points: usize,
+    pub max_points_per_forecast: usize,
     pub max_due: usize,
     pub max_in_flight: usize,
     pub engine_timeout_ms: u64,
@@ -73,6 +74,7 @@ impl IngestConfig {
             max_batch: self.max_batch,
             max_delay: Duration::from_millis(self.max_delay_ms),
             every_points: self.every_points,
+            max_points: self.max_points_per_forecast,
         }
     }
 
@@ -146,6 +148,12 @@ impl IngestConfig {
         }
         if self.every_points == 0 {
             return bad("ingest.every_points", "must be at least 1");
+        }
+        if self.max_points_per_forecast != 0 && self.max_points_per_forecast < self.every_points {
+            return bad(
+                "ingest.max_points_per_forecast",
+                "must be 0 (no floor) or at least ingest.every_points",
+            );
         }
         if self.max_in_flight == 0 {
             return bad("ingest.max_in_flight", "must be at least 1");
@@ -225,7 +233,7 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         type Case = (fn(&mut IngestConfig), &'static str);
-        let cases: [Case; 8] = [
+        let cases: [Case; 9] = [
             (|c| c.max_batch = 0, "ingest.max_batch"),
             (|c| c.max_in_flight = 0, "ingest.max_in_flight"),
             (|c| c.freq = "1M".into(), "ingest.freq"),
@@ -247,6 +255,13 @@ mod tests {
                     c.every_points = 2;
                 },
                 "ingest.every_points",
+            ),
+            (
+                |c| {
+                    c.every_points = 4;
+                    c.max_points_per_forecast = 3;
+                },
+                "ingest.max_points_per_forecast",
             ),
         ];
         for (break_it, key) in cases {

@@ -179,9 +179,14 @@ pub async fn run(
         shutdown: shutdown.clone(),
     };
     loop {
-        let deadline = state.next_deadline();
         let sealing = shell.txn.as_mut().is_some_and(|t| t.sealing(&state));
-        let consume = state.due_count() < config.max_due && !sealing;
+        // A batch's deadline matters only while it can go: with every slot taken, a full batch
+        // (a deadline in the past) would spin this loop; waiting for a slot instead leaves the
+        // cores to the engine and the broker.
+        let slot_free = in_flight.available_permits() > 0;
+        let deadline = state.next_deadline().filter(|_| slot_free);
+        let await_slot = !slot_free && state.due_count() > 0;
+        let consume = state.due_count() < config.max_due && !state.saturated() && !sealing;
         // sealing goes on at once while there is something to dispatch or to commit; while
         // batches are in flight it waits for their events
         let seal_now = sealing
@@ -203,7 +208,7 @@ pub async fn run(
                     // then what librdkafka already holds, without waiting, up to a bound: a
                     // batch fills in one turn instead of one select! per message
                     for _ in 1..DRAIN_PER_TURN {
-                        if state.due_count() >= config.max_due {
+                        if state.due_count() >= config.max_due || state.saturated() {
                             break;
                         }
                         let Some(Ok(m)) = consumer.recv().now_or_never() else {
@@ -223,6 +228,8 @@ pub async fn run(
             },
             Some(ev) = events.recv() => shell.handle(&mut state, ev).await,
             _ = sleep_until(deadline), if deadline.is_some() => {}
+            // the acquisition is dropped at once: dispatch below takes the slot
+            _ = in_flight.acquire(), if await_slot => {}
             _ = lag_tick.tick() => share_positions(&consumer, &positions),
         }
         // drain whatever else is ready before dispatching, so batches fill

@@ -270,6 +270,12 @@ impl IngestState {
         self.due.due_count()
     }
 
+    /// A series waits at the cadence floor (`ingest.max_points_per_forecast`): read no more
+    /// messages until the batch that takes it has been taken.
+    pub fn saturated(&self) -> bool {
+        self.due.saturated()
+    }
+
     pub fn series_count(&self) -> usize {
         self.store.series_count()
     }

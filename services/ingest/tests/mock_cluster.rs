@@ -29,6 +29,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone, Default)]
 struct FakeEngine {
     calls: Arc<AtomicUsize>,
+    /// Time each call takes, as a loaded engine would.
+    delay: Duration,
 }
 
 #[tonic::async_trait]
@@ -38,6 +40,7 @@ impl Engine for FakeEngine {
         req: tonic::Request<ForecastBatchRequest>,
     ) -> Result<tonic::Response<ForecastBatchResponse>, tonic::Status> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
         let forecasts = req
             .into_inner()
             .windows
@@ -577,4 +580,91 @@ async fn without_a_rebuild_a_half_built_window_says_so() {
             f.observed_points
         );
     }
+}
+
+/// The largest number of points any series went without a forecast while the ingest caught up
+/// on a backlog of `points` per series through a slow engine, one batch at a time.
+async fn widest_forecast_gap(max_points_per_forecast: usize) -> i64 {
+    const SERIES: usize = 8;
+    const POINTS: i64 = 60;
+    let cluster = cluster();
+    let p = producer(&cluster.bootstrap);
+    // the backlog is there before the ingest starts
+    for step in 0..POINTS {
+        for s in 0..SERIES {
+            let id = format!("s{s}");
+            send(&p, &id, &obs(&id, T0 + step * 3600, step as f64));
+        }
+    }
+    p.flush(Duration::from_secs(5)).unwrap();
+    let engine = FakeEngine {
+        delay: Duration::from_millis(40),
+        ..Default::default()
+    };
+    let (addr, _stop) = start_engine(engine, "127.0.0.1:0".parse().unwrap()).await;
+    let shutdown = Shutdown::new();
+    let cfg = IngestConfig {
+        max_in_flight: 1,
+        max_points_per_forecast,
+        ..config(&cluster.bootstrap, addr)
+    };
+    let ingest = tokio::spawn(seer_ingest::run(
+        cfg,
+        IngestMetrics::new(&prometheus::Registry::new()).unwrap(),
+        Default::default(),
+        shutdown.clone(),
+    ));
+    let last = T0 + (POINTS - 1) * 3600;
+    let fc = collector(&cluster.bootstrap, "fc");
+    let forecasts = read_all(
+        &fc,
+        |all| {
+            let done: std::collections::HashSet<&str> = all
+                .iter()
+                .filter(|f| f.latest_observation.unwrap().seconds == last)
+                .map(|f| f.series_id.as_str())
+                .collect();
+            done.len() == SERIES
+        },
+        Duration::from_secs(60),
+    );
+    shutdown.cancel();
+    ingest.await.unwrap().unwrap();
+    let mut ends: HashMap<String, Vec<i64>> = HashMap::new();
+    for f in &forecasts {
+        ends.entry(f.series_id.clone())
+            .or_default()
+            .push((f.latest_observation.unwrap().seconds - T0) / 3600);
+    }
+    assert_eq!(ends.len(), SERIES, "every series is forecast");
+    let mut widest = 0;
+    for (id, mut steps) in ends {
+        steps.sort_unstable();
+        assert_eq!(
+            steps.last(),
+            Some(&(POINTS - 1)),
+            "{id}: its last point is forecast"
+        );
+        // the first forecast reads points 0..=steps[0]: steps[0] + 1 of them
+        widest = widest.max(steps[0] + 1);
+        for pair in steps.windows(2) {
+            widest = widest.max(pair[1] - pair[0]);
+        }
+    }
+    widest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cadence_floor_forecasts_every_series_every_n_points_of_a_backlog() {
+    // without a floor, catching up folds many points of a series into one forecast
+    let unfloored = widest_forecast_gap(0).await;
+    assert!(
+        unfloored > 5,
+        "without a floor a backlog is read in wide strides (widest {unfloored})"
+    );
+    let floored = widest_forecast_gap(5).await;
+    assert!(
+        floored <= 5,
+        "no series goes more than 5 points without a forecast (widest {floored})"
+    );
 }

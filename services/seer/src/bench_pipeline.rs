@@ -98,6 +98,10 @@ pub struct PipelineArgs {
     /// Ingest: longest a due series waits for its batch to fill, in milliseconds
     #[arg(long, default_value_t = 20)]
     pub max_delay_ms: u64,
+    /// Ingest: the cadence floor, ingest.max_points_per_forecast (0: none): no series goes more
+    /// than this many points without a forecast, however far behind the ingest is
+    #[arg(long, default_value_t = 0)]
+    pub max_points_per_forecast: usize,
     /// Ingest: points kept per series window
     #[arg(long, default_value_t = 168)]
     pub window: usize,
@@ -599,6 +603,7 @@ impl Setup<'_> {
             window: a.window,
             max_batch: a.max_batch,
             max_delay_ms: a.max_delay_ms,
+            max_points_per_forecast: a.max_points_per_forecast,
             max_in_flight: a.max_in_flight,
             processing_guarantee: if a.exactly_once {
                 "exactly_once".into()
@@ -1085,6 +1090,7 @@ async fn bench(a: &PipelineArgs, rounds: usize) -> anyhow::Result<()> {
             "max_batch": a.max_batch,
             "max_delay_ms": a.max_delay_ms,
             "every_points": 1,
+            "max_points_per_forecast": a.max_points_per_forecast,
             "window": a.window,
             "max_in_flight": a.max_in_flight,
             "fetch_wait_max_ms": a.fetch_wait_ms,
@@ -1221,7 +1227,7 @@ fn print_table(r: &Value, rate_note: &str) {
         r["loadavg_after"].as_str().unwrap_or("-")
     );
     println!(
-        "events {} = {} series × {} hourly points, {} partitions, median of {} reps; ingest max_batch {}, max_delay {} ms, window {}, in flight {}, fetch.wait.max.ms {}, fetch.queue.backoff.ms {}, horizon {}",
+        "events {} = {} series × {} hourly points, {} partitions, median of {} reps; ingest max_batch {}, max_delay {} ms, max_points_per_forecast {}, window {}, in flight {}, fetch.wait.max.ms {}, fetch.queue.backoff.ms {}, horizon {}",
         r["events"],
         r["series"],
         r["points_per_series"],
@@ -1229,6 +1235,7 @@ fn print_table(r: &Value, rate_note: &str) {
         r["reps"],
         c["max_batch"],
         c["max_delay_ms"],
+        c["max_points_per_forecast"],
         c["window"],
         c["max_in_flight"],
         c["fetch_wait_max_ms"],
