@@ -2,6 +2,7 @@
 //! time, plus conversions to and from seer's domain types.
 
 pub mod convert;
+pub mod encoded;
 
 #[allow(clippy::all, clippy::pedantic)]
 pub mod v1 {

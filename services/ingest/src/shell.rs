@@ -19,11 +19,10 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use seer_core::stream::DeadLetterReason;
 use seer_proto::convert::decode_observation;
-use seer_proto::v1::engine_client::EngineClient;
+use seer_proto::encoded::{EncodedEngineClient, series_id_of};
 use seer_proto::v1::{ForecastBatchRequest, Observation};
 use seer_runtime::{HealthContext, KafkaHealth, Readiness, Shutdown};
 use tokio::sync::mpsc;
-use tonic::transport::Channel;
 
 use crate::config::IngestConfig;
 use crate::error::IngestError;
@@ -139,7 +138,7 @@ pub async fn run(
         .into_iter()
         .map(|endpoint| {
             seer_runtime::channel(endpoint, &config.grpc, Duration::from_secs(2))
-                .map(|c| EngineClient::new(c).max_decoding_message_size(64 << 20))
+                .map(|c| EncodedEngineClient::new(c, 64 << 20))
                 .map_err(|e| IngestError::Engine {
                     endpoint: endpoint.to_string(),
                     message: e.to_string(),
@@ -343,7 +342,7 @@ struct Shell<'a> {
     consumer: &'a IngestConsumer,
     ready: &'a Readiness,
     /// One client per configured endpoint; batches start at `next_engine`, round-robin.
-    engines: Vec<EngineClient<Channel>>,
+    engines: Vec<EncodedEngineClient>,
     next_engine: usize,
     /// Cleared while the engine does not answer, set by the next answer.
     engine_up: Readiness,
@@ -750,7 +749,7 @@ fn replay(
 /// One batch: Engine.Forecast (retried while the engine is unavailable), then every forecast
 /// to Kafka, then the loop is told which messages are finished.
 struct Job {
-    engines: Vec<EngineClient<Channel>>,
+    engines: Vec<EncodedEngineClient>,
     /// The engine this batch tries now; a retryable failure moves it to the next one.
     current: usize,
     engine_up: Readiness,
@@ -826,25 +825,35 @@ impl Job {
             tracing::warn!(series = %e.series_id, reason = %e.reason, "series not forecast");
             self.metrics.engine_rejected.inc();
         }
+        // a forecast is published as the engine encoded it, keyed by its series id
+        let forecasts: Vec<(String, prost::bytes::Bytes)> = response
+            .forecasts
+            .into_iter()
+            .filter_map(|payload| match series_id_of(&payload) {
+                Ok(key) => Some((key, payload)),
+                Err(e) => {
+                    tracing::error!(error = %e, "the engine answered a forecast that does not decode");
+                    self.metrics.engine_rejected.inc();
+                    None
+                }
+            })
+            .collect();
         if self.transactional {
-            let records = response
-                .forecasts
-                .iter()
-                .map(|f| (f.series_id.clone(), prost::Message::encode_to_vec(f)))
+            let records = forecasts
+                .into_iter()
+                .map(|(key, payload)| (key, payload.to_vec()))
                 .collect();
             let _ = self.events.send(Event::Computed { series, records });
             return;
         }
-        let deliveries = response.forecasts.iter().map(|f| {
-            let payload = prost::Message::encode_to_vec(f);
+        let deliveries = forecasts.into_iter().map(|(key, payload)| {
             let producer = self.producer.clone();
             let topic = self.topic.clone();
-            let key = f.series_id.clone();
             async move {
                 loop {
                     match producer
                         .send(
-                            FutureRecord::to(&topic).key(&key).payload(&payload),
+                            FutureRecord::to(&topic).key(&key).payload(&payload[..]),
                             Duration::from_secs(5),
                         )
                         .await

@@ -1,0 +1,118 @@
+//! `Engine.Forecast` with each forecast of the reply left as the engine encoded it.
+//!
+//! The ingest publishes a forecast's protobuf as its Kafka record, so decoding every `Forecast`
+//! of a reply (its 24 nested timestamps, its rows per level) only to encode it again is work
+//! per forecast for nothing. [`EncodedForecastBatch`] reads the same bytes as
+//! `ForecastBatchResponse`: a repeated message field and a repeated bytes field are the same on
+//! the wire.
+
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::Channel;
+
+use crate::v1::{ForecastBatchRequest, SeriesError};
+
+/// `ForecastBatchResponse` with its forecasts still encoded.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct EncodedForecastBatch {
+    /// `ForecastBatchResponse.forecasts`: each one a `seer.v1.Forecast`, as encoded.
+    #[prost(bytes = "bytes", repeated, tag = "1")]
+    pub forecasts: Vec<prost::bytes::Bytes>,
+    /// `ForecastBatchResponse.errors`.
+    #[prost(message, repeated, tag = "2")]
+    pub errors: Vec<SeriesError>,
+}
+
+/// The one field of `Forecast` a publisher needs (its record key); the rest is skipped.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ForecastSeriesId {
+    #[prost(string, tag = "1")]
+    series_id: String,
+}
+
+/// `Forecast.series_id` of an encoded forecast.
+pub fn series_id_of(forecast: &[u8]) -> Result<String, prost::DecodeError> {
+    <ForecastSeriesId as prost::Message>::decode(forecast).map(|f| f.series_id)
+}
+
+/// A client of `seer.v1.Engine/Forecast` whose replies keep their forecasts encoded.
+#[derive(Debug, Clone)]
+pub struct EncodedEngineClient {
+    inner: tonic::client::Grpc<Channel>,
+}
+
+impl EncodedEngineClient {
+    pub fn new(channel: Channel, max_decoding_message_size: usize) -> Self {
+        EncodedEngineClient {
+            inner: tonic::client::Grpc::new(channel)
+                .max_decoding_message_size(max_decoding_message_size),
+        }
+    }
+
+    pub async fn forecast(
+        &mut self,
+        request: tonic::Request<ForecastBatchRequest>,
+    ) -> Result<tonic::Response<EncodedForecastBatch>, tonic::Status> {
+        self.inner
+            .ready()
+            .await
+            .map_err(|e| tonic::Status::unknown(format!("Service was not ready: {e}")))?;
+        let codec =
+            tonic_prost::ProstCodec::<ForecastBatchRequest, EncodedForecastBatch>::default();
+        let mut request = request;
+        request
+            .extensions_mut()
+            .insert(tonic::GrpcMethod::new("seer.v1.Engine", "Forecast"));
+        self.inner
+            .unary(
+                request,
+                PathAndQuery::from_static("/seer.v1.Engine/Forecast"),
+                codec,
+            )
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+    use crate::convert::timestamp;
+    use crate::v1::{Forecast, ForecastBatchResponse, QuantileValues};
+
+    #[test]
+    fn a_reply_reads_the_same_with_its_forecasts_left_encoded() {
+        let forecast = |id: &str, v: f64| Forecast {
+            series_id: id.into(),
+            model: "lstm".into(),
+            timestamps: (1..=3)
+                .map(|k| timestamp(1_700_000_000 + k * 3600))
+                .collect(),
+            mean: vec![v; 3],
+            quantiles: vec![QuantileValues {
+                level: 0.5,
+                values: vec![v; 3],
+            }],
+            ..Default::default()
+        };
+        let reply = ForecastBatchResponse {
+            forecasts: vec![forecast("a", 1.0), forecast("", 2.0), forecast("ü/β", 3.0)],
+            errors: vec![SeriesError {
+                series_id: "z".into(),
+                reason: "nothing observed".into(),
+            }],
+        };
+        let encoded = EncodedForecastBatch::decode(reply.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(encoded.errors, reply.errors);
+        assert_eq!(encoded.forecasts.len(), 3);
+        for (bytes, want) in encoded.forecasts.iter().zip(&reply.forecasts) {
+            assert_eq!(Forecast::decode(bytes.as_ref()).unwrap(), *want);
+            assert_eq!(series_id_of(bytes).unwrap(), want.series_id);
+        }
+        // and back: what the engine sends is what an encoded batch encodes to
+        assert_eq!(encoded.encode_to_vec(), reply.encode_to_vec());
+        // truncated bytes are an error, not a panic
+        let whole = reply.forecasts[0].encode_to_vec();
+        assert!(series_id_of(&whole[..whole.len() - 1]).is_err());
+    }
+}
