@@ -17,4 +17,4 @@ pub use config::{DEFAULTS, IngestConfig};
 pub use error::IngestError;
 pub use metrics::IngestMetrics;
 pub use shell::run;
-pub use state::{Batch, InFlight, Incoming, IngestState};
+pub use state::{Batch, InFlight, Incoming, IngestState, Placement};

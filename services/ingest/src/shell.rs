@@ -14,7 +14,7 @@ use rdkafka::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use seer_core::stream::DeadLetterReason;
@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use crate::config::IngestConfig;
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
-use crate::state::{Batch, InFlight, Incoming, IngestState};
+use crate::state::{Batch, InFlight, Incoming, IngestState, Placement};
 use crate::transactions::{Output, Transactions};
 
 /// Messages the loop takes per turn when librdkafka already holds them.
@@ -177,7 +177,18 @@ pub async fn run(
         events: events_tx,
         shutdown: shutdown.clone(),
     };
+    // a message whose series is at the cadence floor: it goes in once a batch has taken its
+    // series, and nothing is read meanwhile
+    let mut held: Option<OwnedMessage> = None;
     loop {
+        if let Some(m) = held.take()
+            && state.owns(m.partition())
+        {
+            let (wall, now) = (wall_seconds(), Instant::now());
+            if !shell.place(&mut state, &m, wall, now, &dead_letters).await {
+                held = Some(m);
+            }
+        }
         let sealing = shell.txn.as_mut().is_some_and(|t| t.sealing(&state));
         // A batch's deadline matters only while it can go: with every slot taken, a full batch
         // (a deadline in the past) would spin this loop; waiting for a slot instead leaves the
@@ -185,7 +196,7 @@ pub async fn run(
         let slot_free = in_flight.available_permits() > 0;
         let deadline = state.next_deadline().filter(|_| slot_free);
         let await_slot = !slot_free && state.due_count() > 0;
-        let consume = state.due_count() < config.max_due && !state.saturated() && !sealing;
+        let consume = state.due_count() < config.max_due && held.is_none() && !sealing;
         // sealing goes on at once while there is something to dispatch or to commit; while
         // batches are in flight it waits for their events
         let seal_now = sealing
@@ -202,12 +213,14 @@ pub async fn run(
                     while let Ok(ev) = events.try_recv() {
                         shell.handle(&mut state, ev).await;
                     }
-                    shell.place(&mut state, &m, wall, now, &dead_letters).await;
+                    if !shell.place(&mut state, &m, wall, now, &dead_letters).await {
+                        held = Some(m.detach());
+                    }
                     drop(m);
                     // then what librdkafka already holds, without waiting, up to a bound: a
                     // batch fills in one turn instead of one select! per message
                     for _ in 1..DRAIN_PER_TURN {
-                        if state.due_count() >= config.max_due || state.saturated() {
+                        if state.due_count() >= config.max_due || held.is_some() {
                             break;
                         }
                         let Some(Ok(m)) = consumer.recv().now_or_never() else {
@@ -216,7 +229,9 @@ pub async fn run(
                         while let Ok(ev) = events.try_recv() {
                             shell.handle(&mut state, ev).await;
                         }
-                        shell.place(&mut state, &m, wall, now, &dead_letters).await;
+                        if !shell.place(&mut state, &m, wall, now, &dead_letters).await {
+                            held = Some(m.detach());
+                        }
                     }
                 }
                 // an outage is reported once, by the clients' health; not once per poll
@@ -235,7 +250,8 @@ pub async fn run(
         while let Ok(ev) = events.try_recv() {
             shell.handle(&mut state, ev).await;
         }
-        shell.dispatch(&mut state, &in_flight, sealing);
+        // a held message waits for its series' batch: due series go now, not at max_delay
+        shell.dispatch(&mut state, &in_flight, sealing || held.is_some());
         if sealing
             && in_flight.available_permits() == config.max_in_flight
             && state.due_count() == 0
@@ -367,24 +383,29 @@ impl Shell<'_> {
     }
 
     /// Hands one consumed message to the state; a dead letter goes to the epoch's transaction
-    /// (exactly_once) or to the bounded sender, which waits while full (backpressure).
+    /// (exactly_once) or to the bounded sender, which waits while full (backpressure). False:
+    /// the state held it (its series is at the cadence floor); hand it over again later.
     async fn place(
         &mut self,
         state: &mut IngestState,
-        m: &rdkafka::message::BorrowedMessage<'_>,
+        m: &impl Message,
         wall: i64,
         now: Instant,
         dead_letters: &mpsc::Sender<DeadLetter>,
-    ) {
+    ) -> bool {
         let incoming = Incoming {
             partition: m.partition(),
             offset: m.offset(),
             key: m.key(),
             payload: m.payload().unwrap_or_default(),
         };
-        let Some(reason) = state.on_message(incoming, wall, now) else {
-            self.metrics.observations.inc();
-            return;
+        let reason = match state.on_message(incoming, wall, now) {
+            Placement::Placed => {
+                self.metrics.observations.inc();
+                return true;
+            }
+            Placement::Held => return false,
+            Placement::DeadLetter(reason) => reason,
         };
         self.metrics
             .dead_letters
@@ -410,6 +431,7 @@ impl Shell<'_> {
         } else if dead_letters.send(letter).await.is_err() {
             tracing::error!("dead-letter sender stopped");
         }
+        true
     }
 
     fn apply(&mut self, state: &mut IngestState, ev: Event) {

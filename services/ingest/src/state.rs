@@ -34,6 +34,29 @@ pub struct InFlight {
     pub first_seen: Instant,
 }
 
+/// What [`IngestState::on_message`] did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Its point is in its series' window.
+    Placed,
+    /// It belongs on the dead-letter topic, for this reason.
+    DeadLetter(DeadLetterReason),
+    /// Its series is at the cadence floor (`ingest.max_points_per_forecast`): nothing was done
+    /// with it, and the caller hands it over again once a batch has taken the series, reading
+    /// nothing else meanwhile.
+    Held,
+}
+
+impl Placement {
+    /// The dead-letter reason, if it is one.
+    pub fn dead_letter(self) -> Option<DeadLetterReason> {
+        match self {
+            Placement::DeadLetter(reason) => Some(reason),
+            Placement::Placed | Placement::Held => None,
+        }
+    }
+}
+
 /// Windows for one Engine.Forecast call and the series they finish.
 #[derive(Debug, Clone)]
 pub struct Batch {
@@ -88,50 +111,59 @@ impl IngestState {
             }));
     }
 
-    /// Classifies and places one message. `None`: placed in its window. `Some(reason)`: it
-    /// belongs on the dead-letter topic, and stays unfinished (holding the commit position)
-    /// until [`Self::dead_lettered`] says it was delivered there.
-    pub fn on_message(
-        &mut self,
-        m: Incoming<'_>,
-        wall_seconds: i64,
-        now: Instant,
-    ) -> Option<DeadLetterReason> {
-        self.offsets.track(m.partition, m.offset);
-        if m.payload.len() > self.max_message_bytes {
-            return Some(DeadLetterReason::Oversized);
-        }
-        let obs = match decode_observation(m.payload) {
+    /// Classifies and places one message: [`Placement`] says what became of it. A dead letter
+    /// stays unfinished (holding the commit position) until [`Self::dead_lettered`] says it was
+    /// delivered there; a held message is not tracked at all.
+    pub fn on_message(&mut self, m: Incoming<'_>, wall_seconds: i64, now: Instant) -> Placement {
+        let obs = match self.accept(m, wall_seconds) {
             Ok(obs) => obs,
-            Err(e) => return Some(e.reason()),
+            Err(reason) => {
+                self.offsets.track(m.partition, m.offset);
+                return Placement::DeadLetter(reason);
+            }
         };
-        if let Some(key) = m.key
-            && key != obs.series_id.as_bytes()
-        {
-            return Some(DeadLetterReason::KeyMismatch);
+        let key = SeriesKey::new(m.partition, obs.series_id);
+        if self.due.at_floor(&key) {
+            return Placement::Held;
         }
+        self.offsets.track(m.partition, m.offset);
         let ts = obs.timestamp.as_ref().map(seconds).unwrap_or(0);
-        if ts > wall_seconds.saturating_add(self.max_future_seconds) {
-            return Some(DeadLetterReason::FutureTimestamp);
-        }
         self.read_covariates(&obs.features);
         if let Err(rejection) = self.store.observe_with_covariates(
             m.partition,
-            &obs.series_id,
+            &key.series_id,
             ts,
             obs.value,
             &self.covariate_values,
         ) {
-            return Some(rejection.reason());
+            return Placement::DeadLetter(rejection.reason());
         }
-        self.offsets.attach(m.partition, m.offset, &obs.series_id);
-        let key = SeriesKey::new(m.partition, obs.series_id);
+        self.offsets.attach(m.partition, m.offset, &key.series_id);
         self.due.note_point(&key, now);
         self.latest
             .entry(key)
             .and_modify(|e| e.0 = m.offset)
             .or_insert((m.offset, now));
-        None
+        Placement::Placed
+    }
+
+    /// The checks a message passes before its point is placed: size, decoding, key, and event
+    /// time against the wall clock.
+    fn accept(&self, m: Incoming<'_>, wall_seconds: i64) -> Result<Observation, DeadLetterReason> {
+        if m.payload.len() > self.max_message_bytes {
+            return Err(DeadLetterReason::Oversized);
+        }
+        let obs = decode_observation(m.payload).map_err(|e| e.reason())?;
+        if let Some(key) = m.key
+            && key != obs.series_id.as_bytes()
+        {
+            return Err(DeadLetterReason::KeyMismatch);
+        }
+        let ts = obs.timestamp.as_ref().map(seconds).unwrap_or(0);
+        if ts > wall_seconds.saturating_add(self.max_future_seconds) {
+            return Err(DeadLetterReason::FutureTimestamp);
+        }
+        Ok(obs)
     }
 
     /// A point re-read from the topic to rebuild a window: placed, never forecast, offsets
@@ -270,10 +302,10 @@ impl IngestState {
         self.due.due_count()
     }
 
-    /// A series waits at the cadence floor (`ingest.max_points_per_forecast`): read no more
-    /// messages until the batch that takes it has been taken.
-    pub fn saturated(&self) -> bool {
-        self.due.saturated()
+    /// Whether this consumer owns `partition` (a held message of a partition revoked meanwhile
+    /// is its new owner's).
+    pub fn owns(&self, partition: i32) -> bool {
+        self.assigned.contains(&partition)
     }
 
     pub fn series_count(&self) -> usize {
@@ -419,7 +451,9 @@ mod tests {
         let now = Instant::now();
         let mut seen = HashSet::new();
         for (offset, (name, key, payload, want)) in cases.into_iter().enumerate() {
-            let got = state.on_message(message(offset as i64, key, &payload), NOW, now);
+            let got = state
+                .on_message(message(offset as i64, key, &payload), NOW, now)
+                .dead_letter();
             assert_eq!(got, want, "{name}");
             seen.extend(got);
         }
@@ -455,7 +489,7 @@ mod tests {
             let payload = obs("s", T0 + step * 3600, value);
             assert_eq!(
                 state.on_message(message(offset as i64, Some(b"s"), &payload), NOW, now),
-                None
+                Placement::Placed
             );
             let batch = state.take_batch(now + Duration::from_secs(1)).unwrap();
             let got = &batch.windows[0].values;
@@ -511,11 +545,14 @@ mod tests {
             match ev {
                 Msg(o, id, step) => {
                     let p = obs(id, T0 + step * 3600, 1.0);
-                    assert_eq!(state.on_message(message(o, None, &p), NOW, now), None);
+                    assert_eq!(
+                        state.on_message(message(o, None, &p), NOW, now),
+                        Placement::Placed
+                    );
                 }
                 Poison(o) => {
                     let r = state.on_message(message(o, None, b"\xff"), NOW, now);
-                    assert_eq!(r, Some(DeadLetterReason::Undecodable));
+                    assert_eq!(r, Placement::DeadLetter(DeadLetterReason::Undecodable));
                 }
                 Dispatch => batches.push(state.take_batch(now + Duration::from_secs(1)).unwrap()),
                 Deliver(b) => state.delivered(&batches[b].series),
@@ -615,6 +652,59 @@ mod tests {
         let b = state.take_batch(now).unwrap();
         assert_eq!(b.windows.len(), 2);
         assert_eq!(state.due_count(), 0);
+    }
+
+    #[test]
+    fn a_point_beyond_the_cadence_floor_is_held_untouched_until_its_series_is_taken() {
+        let cfg = IngestConfig {
+            max_points_per_forecast: 2,
+            ..config()
+        };
+        let mut state = IngestState::new(&cfg).unwrap();
+        state.assign(&[0]);
+        let now = Instant::now();
+        let point = |k: i64| obs("a", T0 + k * 3600, k as f64);
+        for k in 0..2 {
+            assert_eq!(
+                state.on_message(message(k, None, &point(k)), NOW, now),
+                Placement::Placed
+            );
+        }
+        let third = point(2);
+        assert_eq!(
+            state.on_message(message(2, None, &third), NOW, now),
+            Placement::Held
+        );
+        // held means untouched: not tracked (the commit position cannot pass it), not placed
+        let batch = state.take_batch(now + Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            batch.windows[0]
+                .values
+                .iter()
+                .filter(|v| v.is_finite())
+                .count(),
+            2
+        );
+        assert_eq!(batch.series[0].offset, 1);
+        state.delivered(&batch.series);
+        assert_eq!(state.take_committable(), vec![(0, 2)]);
+        // once taken, the series takes it; bad input is still a dead letter at the floor
+        assert_eq!(
+            state.on_message(message(2, None, &third), NOW, now),
+            Placement::Placed
+        );
+        assert_eq!(
+            state.on_message(message(3, None, &point(3)), NOW, now),
+            Placement::Placed
+        );
+        assert_eq!(
+            state.on_message(message(4, None, b"\xff"), NOW, now),
+            Placement::DeadLetter(DeadLetterReason::Undecodable)
+        );
+        assert_eq!(
+            state.on_message(message(5, None, &point(4)), NOW, now),
+            Placement::Held
+        );
     }
 
     #[test]

@@ -583,10 +583,10 @@ async fn without_a_rebuild_a_half_built_window_says_so() {
 }
 
 /// The largest number of points any series went without a forecast while the ingest caught up
-/// on a backlog of `points` per series through a slow engine, one batch at a time.
-async fn widest_forecast_gap(max_points_per_forecast: usize) -> i64 {
+/// on a backlog through a slow engine, one batch at a time; and the forecasts per engine call.
+async fn widest_forecast_gap(max_points_per_forecast: usize) -> (i64, f64) {
     const SERIES: usize = 8;
-    const POINTS: i64 = 60;
+    const POINTS: i64 = 30;
     let cluster = cluster();
     let p = producer(&cluster.bootstrap);
     // the backlog is there before the ingest starts
@@ -601,6 +601,7 @@ async fn widest_forecast_gap(max_points_per_forecast: usize) -> i64 {
         delay: Duration::from_millis(40),
         ..Default::default()
     };
+    let calls = engine.calls.clone();
     let (addr, _stop) = start_engine(engine, "127.0.0.1:0".parse().unwrap()).await;
     let shutdown = Shutdown::new();
     let cfg = IngestConfig {
@@ -651,20 +652,31 @@ async fn widest_forecast_gap(max_points_per_forecast: usize) -> i64 {
             widest = widest.max(pair[1] - pair[0]);
         }
     }
-    widest
+    (
+        widest,
+        forecasts.len() as f64 / calls.load(Ordering::SeqCst) as f64,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cadence_floor_forecasts_every_series_every_n_points_of_a_backlog() {
     // without a floor, catching up folds many points of a series into one forecast
-    let unfloored = widest_forecast_gap(0).await;
+    let (unfloored, _) = widest_forecast_gap(0).await;
     assert!(
         unfloored > 5,
         "without a floor a backlog is read in wide strides (widest {unfloored})"
     );
-    let floored = widest_forecast_gap(5).await;
+    let (floored, _) = widest_forecast_gap(5).await;
     assert!(
         floored <= 5,
         "no series goes more than 5 points without a forecast (widest {floored})"
+    );
+    // a floor of one point: every point is forecast, and the series read before a point had
+    // to wait share its batch (not one engine call per point)
+    let (every, per_call) = widest_forecast_gap(1).await;
+    assert_eq!(every, 1, "every point is forecast");
+    assert!(
+        per_call >= 2.0,
+        "batches hold several series ({per_call:.2} forecasts per call)"
     );
 }

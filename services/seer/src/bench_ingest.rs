@@ -237,7 +237,11 @@ fn hot_loop(
             payload,
         };
         *offset += 1;
-        if state.on_message(incoming, wall, now).is_some() {
+        if state
+            .on_message(incoming, wall, now)
+            .dead_letter()
+            .is_some()
+        {
             out.dead_letters += 1;
         }
         flush(state, now, &mut out);

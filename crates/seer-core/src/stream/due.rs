@@ -33,9 +33,9 @@ pub struct BatchPolicy {
     pub max_delay: Duration,
     /// A series is due once this many points arrived since its last forecast (1: every point).
     pub every_points: usize,
-    /// The cadence floor: a due series that has this many points since its last forecast is
-    /// sent at once, and the caller reads no more points until it is (0: no floor, and every
-    /// point that arrives while a series waits goes into its one forecast).
+    /// The cadence floor: a series with this many points since its last forecast takes no more
+    /// until a batch has taken it (0: no floor, and every point that arrives while a series
+    /// waits goes into its one forecast).
     pub max_points: usize,
 }
 
@@ -88,14 +88,12 @@ struct Pending {
 /// A series is due once `every_points` points arrived since it was last taken; points arriving
 /// while it waits are read by the same forecast (the caller reads the window when it takes the
 /// batch), so they count towards the next one only from the take on. A series is due at most
-/// once at a time. With a floor (`max_points`), a series that reaches it while it waits is
-/// *saturated*: a batch goes at once, and [`DueTracker::saturated`] tells the caller to read no
-/// more points until it has gone.
+/// once at a time. With a floor (`max_points`), [`DueTracker::at_floor`] says a series may take
+/// no more points until it is taken: the caller holds its next point back and sends the due
+/// series without waiting.
 #[derive(Debug, Clone)]
 pub struct DueTracker {
     policy: BatchPolicy,
-    /// Due series with `max_points` points (never more while the caller heeds `saturated`).
-    saturated: usize,
     /// Series with points since their last take. Entries leave on take, so the map holds the
     /// active series only.
     pending: FastMap<SeriesKey, Pending>,
@@ -109,7 +107,6 @@ impl DueTracker {
         policy.validate()?;
         Ok(DueTracker {
             policy,
-            saturated: 0,
             pending: FastMap::default(),
             due: VecDeque::new(),
         })
@@ -122,23 +119,30 @@ impl DueTracker {
     /// Counts one accepted point of `key` at `now`. Returns whether the series became due with
     /// it.
     pub fn note_point(&mut self, key: &SeriesKey, now: Instant) -> bool {
-        // Looked up by reference first so that the key is cloned once per series, not per point.
-        if !self.pending.contains_key(key) {
-            self.pending.insert(key.clone(), Pending::new(now));
+        // One lookup for a series already pending; the key is cloned once per series, not per
+        // point.
+        if let Some(state) = self.pending.get_mut(key) {
+            return Self::count_point(&self.policy, &mut self.due, state, key, now);
         }
-        let Some(state) = self.pending.get_mut(key) else {
-            return false;
-        };
+        let mut state = Pending::new(now);
+        let became_due = Self::count_point(&self.policy, &mut self.due, &mut state, key, now);
+        self.pending.insert(key.clone(), state);
+        became_due
+    }
+
+    fn count_point(
+        policy: &BatchPolicy,
+        due: &mut VecDeque<(SeriesKey, Instant)>,
+        state: &mut Pending,
+        key: &SeriesKey,
+        now: Instant,
+    ) -> bool {
         state.points = state.points.saturating_add(1);
-        // every_points <= max_points, so a series reaching the floor is due already (or now)
-        if state.points == self.policy.max_points {
-            self.saturated += 1;
-        }
-        if state.due || state.points < self.policy.every_points {
+        if state.due || state.points < policy.every_points {
             return false;
         }
         state.due = true;
-        self.due.push_back((key.clone(), now));
+        due.push_back((key.clone(), now));
         true
     }
 
@@ -183,25 +187,21 @@ impl DueTracker {
         keys.len()
     }
 
-    /// Up to `max_batch` due series, oldest due first, when `max_batch` of them are due, the
-    /// oldest has waited `max_delay` or a series is saturated; `None` otherwise. The series
-    /// taken start counting points afresh.
+    /// Up to `max_batch` due series, oldest due first, when `max_batch` of them are due or the
+    /// oldest has waited `max_delay`; `None` otherwise. The series taken start counting points
+    /// afresh.
     ///
     /// To flush regardless of the delay (shutdown, revocation), pass `now + max_delay`.
     pub fn take_batch(&mut self, now: Instant) -> Option<Vec<SeriesKey>> {
         let (_, oldest) = self.due.front()?;
-        let full = self.due.len() >= self.policy.max_batch || self.saturated > 0;
+        let full = self.due.len() >= self.policy.max_batch;
         if !full && now.saturating_duration_since(*oldest) < self.policy.max_delay {
             return None;
         }
         let n = self.due.len().min(self.policy.max_batch);
         let batch: Vec<SeriesKey> = self.due.drain(..n).map(|(key, _)| key).collect();
         for key in &batch {
-            if let Some(state) = self.pending.remove(key)
-                && self.is_at_floor(&state)
-            {
-                self.saturated -= 1;
-            }
+            self.pending.remove(key);
         }
         Some(batch)
     }
@@ -212,7 +212,7 @@ impl DueTracker {
     /// lies beyond what `Instant` can represent.
     pub fn next_deadline(&self) -> Option<Instant> {
         let (_, oldest) = self.due.front()?;
-        if self.due.len() >= self.policy.max_batch || self.saturated > 0 {
+        if self.due.len() >= self.policy.max_batch {
             return Some(*oldest);
         }
         oldest.checked_add(self.policy.max_delay)
@@ -223,15 +223,15 @@ impl DueTracker {
         self.due.len()
     }
 
-    /// Whether a series waits with `max_points` points: the caller reads no more points until
-    /// [`DueTracker::take_batch`] has taken it, so that no series goes longer than the floor
-    /// without a forecast.
-    pub fn saturated(&self) -> bool {
-        self.saturated > 0
-    }
-
-    fn is_at_floor(&self, state: &Pending) -> bool {
-        self.policy.max_points != 0 && state.points >= self.policy.max_points
+    /// Whether `key` has `max_points` points since it was last taken: its next point must wait
+    /// until a batch takes it, so that no forecast reads more than the floor's points. Such a
+    /// series is due (`every_points <= max_points`).
+    pub fn at_floor(&self, key: &SeriesKey) -> bool {
+        self.policy.max_points != 0
+            && self
+                .pending
+                .get(key)
+                .is_some_and(|p| p.points >= self.policy.max_points)
     }
 
     /// Series with points since their last take, due or not.
@@ -243,12 +243,6 @@ impl DueTracker {
     pub fn drop_partition(&mut self, partition: i32) {
         self.pending.retain(|key, _| key.partition != partition);
         self.due.retain(|(key, _)| key.partition != partition);
-        let floor = self.policy.max_points;
-        self.saturated = self
-            .pending
-            .values()
-            .filter(|p| floor != 0 && p.points >= floor)
-            .count();
     }
 }
 
@@ -414,45 +408,32 @@ mod tests {
     }
 
     #[test]
-    fn a_series_at_the_floor_sends_its_batch_at_once() {
+    fn a_series_at_the_floor_takes_no_more_points_until_taken() {
         let t0 = Instant::now();
         let mut due = floored(100, 1, 3);
         let (a, b) = (key("a"), key("b"));
         due.note_point(&a, t0);
         due.note_point(&b, t0);
         due.note_point(&a, t0);
-        // neither full nor late: the batch waits
-        assert!(!due.saturated());
-        assert_eq!(due.next_deadline(), Some(t0 + Duration::from_secs(3600)));
+        assert!(!due.at_floor(&a));
+        due.note_point(&a, t0);
+        assert!(due.at_floor(&a));
+        assert!(!due.at_floor(&b));
+        assert!(!due.at_floor(&key("never seen")));
+        // the floor does not send a batch by itself: the caller flushes
         assert_eq!(due.take_batch(t0), None);
-        due.note_point(&a, t0 + ms(1));
-        assert!(due.saturated());
-        assert_eq!(due.next_deadline(), Some(t0));
-        assert_eq!(due.take_batch(t0 + ms(1)), Some(keys(&["a", "b"])));
-        assert!(!due.saturated());
+        assert_eq!(
+            due.take_batch(t0 + Duration::from_secs(3600)),
+            Some(keys(&["a", "b"]))
+        );
+        assert!(!due.at_floor(&a));
         // a counts afresh from its take
-        due.note_point(&a, t0 + ms(2));
-        due.note_point(&a, t0 + ms(2));
-        assert!(!due.saturated());
-        due.note_point(&a, t0 + ms(2));
-        assert!(due.saturated());
-    }
-
-    #[test]
-    fn a_saturated_series_beyond_the_first_batch_keeps_batches_going() {
-        let t0 = Instant::now();
-        let mut due = floored(2, 1, 2);
-        for id in ["a", "b", "c"] {
-            due.note_point(&key(id), t0);
+        for _ in 0..2 {
+            due.note_point(&a, t0);
         }
-        due.note_point(&key("c"), t0);
-        assert!(due.saturated());
-        assert_eq!(due.take_batch(t0), Some(keys(&["a", "b"])));
-        // c is still waiting at its floor: the next batch goes too, though it is not full
-        assert!(due.saturated());
-        assert_eq!(due.take_batch(t0), Some(keys(&["c"])));
-        assert!(!due.saturated());
-        assert_eq!(due.take_batch(t0), None);
+        assert!(!due.at_floor(&a));
+        due.note_point(&a, t0);
+        assert!(due.at_floor(&a));
     }
 
     #[test]
@@ -463,19 +444,18 @@ mod tests {
         assert!(!due.note_point(&a, t0));
         assert!(due.note_point(&a, t0));
         due.note_point(&a, t0);
-        assert!(!due.saturated());
+        assert!(!due.at_floor(&a));
         due.note_point(&a, t0);
-        assert!(due.saturated());
-        assert_eq!(due.take_batch(t0), Some(vec![a.clone()]));
-        assert!(!due.saturated());
-        // dropping the partition of a saturated series clears it
-        for _ in 0..4 {
-            due.note_point(&a, t0);
-        }
-        assert!(due.saturated());
+        assert!(due.at_floor(&a));
+        // dropping the partition forgets it
         due.drop_partition(0);
-        assert!(!due.saturated());
-        assert_eq!(due.take_batch(t0 + Duration::from_secs(7200)), None);
+        assert!(!due.at_floor(&a));
+        // no floor: never at it
+        let mut unfloored = tracker(10, 0, 1);
+        for _ in 0..1000 {
+            unfloored.note_point(&a, t0);
+        }
+        assert!(!unfloored.at_floor(&a));
     }
 
     #[test]

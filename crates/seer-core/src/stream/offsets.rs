@@ -22,13 +22,21 @@ struct Slot {
     series: Option<Arc<str>>,
 }
 
+/// A series' unfinished offsets, with its id (the map's key, kept here too so that a lookup by
+/// `&str` yields the shared id without a second lookup).
+#[derive(Debug, Clone)]
+struct SeriesOffsets {
+    id: Arc<str>,
+    offsets: VecDeque<i64>,
+}
+
 #[derive(Debug, Clone, Default)]
 struct PartitionOffsets {
     /// Tracked offsets, increasing, from the lowest unfinished one on.
     slots: VecDeque<Slot>,
     /// Unfinished offsets by the series attached to them, increasing. A series leaves the map
     /// with its last unfinished offset.
-    by_series: FastMap<Arc<str>, VecDeque<i64>>,
+    by_series: FastMap<Arc<str>, SeriesOffsets>,
     last_tracked: Option<i64>,
     unfinished: usize,
 }
@@ -108,25 +116,28 @@ impl OffsetTracker {
         if let Some(previous) = p.slots[i].series.take() {
             p.unlink(&previous, offset);
         }
-        // the key is allocated once per series; later messages share it
-        let key = match p.by_series.get_key_value(series_id) {
-            Some((key, _)) => key.clone(),
-            None => {
-                let key: Arc<str> = Arc::from(series_id);
-                p.by_series.insert(key.clone(), VecDeque::new());
-                key
-            }
+        // one lookup for a series already attached; its id is allocated once and shared
+        let Some(attached) = p.by_series.get_mut(series_id) else {
+            let id: Arc<str> = Arc::from(series_id);
+            p.slots[i].series = Some(id.clone());
+            p.by_series.insert(
+                id.clone(),
+                SeriesOffsets {
+                    id,
+                    offsets: VecDeque::from([offset]),
+                },
+            );
+            return true;
         };
-        p.slots[i].series = Some(key.clone());
-        if let Some(offsets) = p.by_series.get_mut(&key) {
-            // almost always the newest offset: an append
-            match offsets.back() {
-                Some(&last) if last > offset => {
-                    let at = offsets.partition_point(|&o| o < offset);
-                    offsets.insert(at, offset);
-                }
-                _ => offsets.push_back(offset),
+        p.slots[i].series = Some(attached.id.clone());
+        let offsets = &mut attached.offsets;
+        // almost always the newest offset: an append
+        match offsets.back() {
+            Some(&last) if last > offset => {
+                let at = offsets.partition_point(|&o| o < offset);
+                offsets.insert(at, offset);
             }
+            _ => offsets.push_back(offset),
         }
         true
     }
@@ -142,7 +153,7 @@ impl OffsetTracker {
         let Some(p) = self.partitions.get_mut(&partition) else {
             return 0;
         };
-        let Some(offsets) = p.by_series.get_mut(series_id) else {
+        let Some(SeriesOffsets { offsets, .. }) = p.by_series.get_mut(series_id) else {
             return 0;
         };
         let mut finished = 0;
@@ -173,6 +184,7 @@ impl OffsetTracker {
             .get(&partition)?
             .by_series
             .get(series_id)?
+            .offsets
             .back()
             .copied()
     }
@@ -226,7 +238,7 @@ impl PartitionOffsets {
     }
 
     fn unlink(&mut self, series: &str, offset: i64) {
-        if let Some(offsets) = self.by_series.get_mut(series) {
+        if let Some(SeriesOffsets { offsets, .. }) = self.by_series.get_mut(series) {
             if let Ok(at) = offsets.binary_search(&offset) {
                 offsets.remove(at);
             }
