@@ -12,7 +12,9 @@
 # Environment: BENCH_SIZES ("1000:100 10000:100"), BENCH_PEER (the peer script's path),
 # SEER_BIN (default: target/release/seer, built if missing), BENCH_SEER_ARGS (extra flags for
 # `seer bench pipeline`, e.g. "--max-batch 256 --max-delay-ms 5" to forecast more often),
-# BENCH_SEER_MODEL (both | naive | lstm). The peer's Python (torch, numpy,
+# BENCH_SEER_MODEL (both | naive | lstm), BENCH_SEER_FLOOR (seer's ingest.max_points_per_forecast;
+# default: the largest N at which seer, forecasting every series at least every N points, forecasts
+# at least as often per event as the peer just did; 0 when the peer failed). The peer's Python (torch, numpy,
 # confluent-kafka) lives in target/peer-venv, made on first use (PyPI; torch is ~5 GB).
 # Writes target/bench-peer/report.jsonl and target/bench-peer/table.md.
 set -euo pipefail
@@ -46,9 +48,15 @@ for size in $SIZES; do
     peer=$(target/peer-venv/bin/python "$PEER" "$BENCH_BROKER" "$series" "$points" | tail -n 1) ||
         peer='{"failed": "the peer script exited with an error (see its output above)"}'
     [ -n "$peer" ] || peer='{"failed": "the peer script printed nothing"}'
-    echo "bench_peer.sh: $series series x $points points: seer (seasonal naive, LSTM 1x32)" >&2
+    # like for like: seer forecasts at least as often per event as the peer (a cadence floor of
+    # N points gives at least one forecast per N events)
+    floor="${BENCH_SEER_FLOOR:-$(python3 -c 'import json, sys
+p = json.loads(sys.argv[1]); f = p.get("forecasts", 0) / max(p.get("events", 1), 1)
+print(max(1, int(1 / f)) if f > 0 else 0)' "$peer")}"
+    echo "bench_peer.sh: $series series x $points points: seer (seasonal naive, LSTM 1x32), cadence floor $floor" >&2
     "$SEER" bench pipeline --brokers "$BENCH_BROKER" --events $((series * points)) \
-        --series "$series" --model "${BENCH_SEER_MODEL:-both}" --reps 1 --latency-secs 2 ${BENCH_SEER_ARGS:-} \
+        --series "$series" --model "${BENCH_SEER_MODEL:-both}" --reps 1 --latency-secs 2 \
+        --max-points-per-forecast "$floor" ${BENCH_SEER_ARGS:-} \
         --json --out "$OUT/seer.json" >/dev/null
     python3 - "$peer" "$OUT/seer.json" >>"$OUT/report.jsonl" <<'PY'
 import json, sys
@@ -78,6 +86,8 @@ for r in rows:
         print(f"| {data} | Python peer, torch LSTM 1×32 (CPU) | {peer_eps:,} | {p['forecasts']:,} | {p['forecasts'] / n:.3f} | 1 | {peer_eps / raw:.2f} |")
     for pl in s["pipelines"]:
         name = {"seasonal_naive": "seer, seasonal naive"}.get(pl["model"], f"seer, {pl['model']} (LSTM 1×32)")
+        floor = s.get("ingest_config", {}).get("max_points_per_forecast", 0)
+        name += f", floor {floor}" if floor else ", no floor"
         eps = pl["events_per_second"]
         vs = f"{eps / peer_eps:.2f}" if peer_eps else "–"
         print(f"| {data} | {name} | {eps:,.0f} | {pl['forecasts_read']:,} | {pl['forecasts_read'] / n:.3f} | {vs} | {eps / raw:.2f} |")
