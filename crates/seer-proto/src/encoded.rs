@@ -75,7 +75,7 @@ impl EncodedEngineClient {
 
     pub async fn forecast(
         &mut self,
-        request: tonic::Request<ForecastBatchRequest>,
+        mut request: tonic::Request<ForecastBatchRequest>,
     ) -> Result<tonic::Response<EncodedForecastBatch>, tonic::Status> {
         self.inner
             .ready()
@@ -83,7 +83,6 @@ impl EncodedEngineClient {
             .map_err(|e| tonic::Status::unknown(format!("Service was not ready: {e}")))?;
         let codec =
             tonic_prost::ProstCodec::<ForecastBatchRequest, EncodedForecastBatch>::default();
-        let mut request = request;
         request
             .extensions_mut()
             .insert(tonic::GrpcMethod::new("seer.v1.Engine", "Forecast"));

@@ -40,7 +40,7 @@ enum Event {
     /// exactly_once: a batch's forecasts, to publish in the epoch's transaction.
     Computed {
         series: Vec<InFlight>,
-        records: Vec<(String, Vec<u8>)>,
+        records: Vec<(String, prost::bytes::Bytes)>,
     },
     DeadLettered {
         partition: i32,
@@ -861,11 +861,10 @@ impl Job {
             })
             .collect();
         if self.transactional {
-            let records = forecasts
-                .into_iter()
-                .map(|(key, payload)| (key, payload.to_vec()))
-                .collect();
-            let _ = self.events.send(Event::Computed { series, records });
+            let _ = self.events.send(Event::Computed {
+                series,
+                records: forecasts,
+            });
             return;
         }
         let deliveries = forecasts.into_iter().map(|(key, payload)| {

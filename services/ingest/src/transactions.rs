@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 
+use prost::bytes::Bytes;
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -25,7 +26,7 @@ pub(crate) enum Output {
     /// A batch's forecasts (key = series id, protobuf payload) and the series they finish.
     Forecasts {
         series: Vec<InFlight>,
-        records: Vec<(String, Vec<u8>)>,
+        records: Vec<(String, Bytes)>,
     },
     DeadLetter {
         partition: i32,
@@ -172,7 +173,7 @@ impl Transactions {
                             for (key, payload) in records {
                                 enqueue(
                                     &producer,
-                                    FutureRecord::to(&forecasts).key(key).payload(payload),
+                                    FutureRecord::to(&forecasts).key(key).payload(&payload[..]),
                                 )?;
                                 published += 1;
                             }
@@ -280,11 +281,14 @@ mod tests {
         let mut pending = vec![
             Output::Forecasts {
                 series: vec![flight(0, "a"), flight(1, "b")],
-                records: vec![("a".into(), vec![1]), ("b".into(), vec![2])],
+                records: vec![
+                    ("a".into(), Bytes::from_static(&[1])),
+                    ("b".into(), Bytes::from_static(&[2])),
+                ],
             },
             Output::Forecasts {
                 series: vec![flight(1, "c")],
-                records: vec![("c".into(), vec![3])],
+                records: vec![("c".into(), Bytes::from_static(&[3]))],
             },
             letter(0),
             letter(1),
@@ -295,7 +299,7 @@ mod tests {
             Output::Forecasts { series, records } => {
                 let keys: Vec<&SeriesKey> = series.iter().map(|s| &s.key).collect();
                 assert_eq!(keys, vec![&SeriesKey::new(0, "a")]);
-                assert_eq!(records, &vec![("a".to_string(), vec![1])]);
+                assert_eq!(records, &vec![("a".to_string(), Bytes::from_static(&[1]))]);
             }
             Output::DeadLetter { .. } => panic!("the batch's partition-0 series stays"),
         }
