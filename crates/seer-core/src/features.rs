@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::CoreError;
-use crate::time::{Frequency, calendar};
+use crate::time::{Calendar, Frequency, calendar};
 
 /// One calendar feature of a timestamp, as named in a checkpoint's `time_features`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -47,7 +47,12 @@ impl TimeFeature {
     /// Computed in f64 and rounded once to f32, as a float64 reference (Python, numpy) does
     /// before handing the features to an f32 model.
     pub fn value(&self, ts: i64) -> f32 {
-        let c = calendar(ts);
+        self.of(&calendar(ts))
+    }
+
+    /// `value` of a timestamp whose calendar is already known: a point's features share one
+    /// civil-date conversion.
+    pub fn of(&self, c: &Calendar) -> f32 {
         let (index, n) = match self {
             TimeFeature::MinuteOfHour => (c.minute, 60),
             TimeFeature::HourOfDay => (c.hour, 24),

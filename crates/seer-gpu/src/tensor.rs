@@ -44,6 +44,11 @@ impl HostBuffer {
         Self::new(words)
     }
 
+    /// `n` words whose values do not matter: a dropped buffer's as they are, else zeros.
+    pub(crate) fn unzeroed(n: usize) -> Arc<Self> {
+        Self::new(pool::take(n).unwrap_or_else(|| vec![0.0; n]))
+    }
+
     // a kernel that panicked cannot leave a half-written Vec that is unsafe to read: at worst
     // its values are stale, as a failed GPU dispatch would leave them
     pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<f32>> {
@@ -308,6 +313,24 @@ impl GpuContext {
             buffer,
             shape: shape.to_vec(),
         })
+    }
+
+    /// Storage for an op's output that the op writes whole before anything reads it (a gemm
+    /// that does not accumulate, a recurrence's outputs and final states). The CPU backend
+    /// hands back a dropped buffer's words as they are, sparing `zeros`' pass over memory, which
+    /// was a tenth of a forecast's instructions; a GPU's are zeros, as wgpu initialises them.
+    pub fn scratch(&self, shape: &[usize]) -> Result<Tensor, GpuError> {
+        match self.backend() {
+            Backend::Cpu(_) => {
+                let n: usize = shape.iter().product();
+                self.check_size(n)?;
+                Ok(Tensor {
+                    buffer: Buffer::Host(HostBuffer::unzeroed(n.max(1))),
+                    shape: shape.to_vec(),
+                })
+            }
+            Backend::Wgpu(_) => self.zeros(shape),
+        }
     }
 
     /// Copies a tensor back to the host, waiting for all work submitted before it.

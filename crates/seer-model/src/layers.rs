@@ -50,7 +50,7 @@ impl LinearLayer {
         x: &Tensor,
         rows: usize,
     ) -> Result<Tensor, ModelError> {
-        let y = rec.ctx().zeros(&[rows, self.outputs])?;
+        let y = rec.ctx().scratch(&[rows, self.outputs])?;
         ops::linear(
             rec,
             x,
@@ -220,7 +220,10 @@ impl RecurrentStack {
         let rows = batch * steps;
         let width = self.output_width();
         let g = self.cell.gates() * self.hidden;
-        let zero_h = ctx.zeros(&[batch, self.hidden])?;
+        // the zero initial states stand in only when `init` is absent (one row otherwise: each
+        // decoding step of a forecast would zero a batch's worth for nothing)
+        let zero_rows = if init.is_some() { 1 } else { batch };
+        let zero_h = ctx.zeros(&[zero_rows, self.hidden])?;
         // The input projection of a large batch can exceed one storage binding (B=16384, T=168,
         // H=64 is 2.8 GB): project and recur in chunks of series that fit, reusing one buffer.
         let limit = ctx
@@ -239,11 +242,11 @@ impl RecurrentStack {
                 "one series of {steps} steps needs {per_series} bytes of gate pre-activations, over the adapter's {limit}-byte binding limit"
             )));
         }
-        let pre = ctx.zeros(&[chunk * steps, g])?;
+        let pre = ctx.scratch(&[chunk * steps, g])?;
         let mut input = x.clone();
         for (l, dirs) in self.layers.iter().enumerate() {
             let in_width = input.len() / rows.max(1);
-            let out = ctx.zeros(&[rows, width])?;
+            let out = ctx.scratch(&[rows, width])?;
             for (d, dir) in dirs.iter().enumerate() {
                 let h0 = init.map(|s| &s.h[l]).unwrap_or(&zero_h);
                 // final states go to `last` when the caller keeps them, else to scratch
@@ -251,7 +254,7 @@ impl RecurrentStack {
                     |pick: fn(&StackState) -> &Vec<Tensor>| -> Result<Tensor, ModelError> {
                         match last {
                             Some(s) => Ok(pick(s)[l].clone()),
-                            None => Ok(ctx.zeros(&[batch, self.hidden])?),
+                            None => Ok(ctx.scratch(&[batch, self.hidden])?),
                         }
                     };
                 let h_n = &state_out(|s| &s.h)?;
@@ -391,11 +394,11 @@ impl TcnStack {
                 dilation: b.dilation,
                 relu: true,
             };
-            let y1 = ctx.zeros(&[batch, b.out_channels, steps])?;
+            let y1 = ctx.scratch(&[batch, b.out_channels, steps])?;
             ops::conv1d_causal(rec, &spec, &input, &b.conv1.0, &b.conv1.1, None, &y1)?;
             let residual = match &b.downsample {
                 Some((w, bias)) => {
-                    let r = ctx.zeros(&[batch, b.out_channels, steps])?;
+                    let r = ctx.scratch(&[batch, b.out_channels, steps])?;
                     let spec1 = Conv1dSpec {
                         kernel: 1,
                         dilation: 1,
@@ -407,7 +410,7 @@ impl TcnStack {
                 }
                 None => input.clone(),
             };
-            let y2 = ctx.zeros(&[batch, b.out_channels, steps])?;
+            let y2 = ctx.scratch(&[batch, b.out_channels, steps])?;
             let spec2 = Conv1dSpec {
                 in_channels: b.out_channels,
                 ..spec

@@ -186,5 +186,6 @@ pub fn context(history: &History, c: &ModelConfig, future: usize) -> Result<Cont
 }
 
 pub fn time_features(features: &[TimeFeature], ts: i64) -> impl Iterator<Item = f32> + '_ {
-    features.iter().map(move |f| f.value(ts))
+    let calendar = seer_core::time::calendar(ts);
+    features.iter().map(move |f| f.of(&calendar))
 }

@@ -204,46 +204,79 @@ fn a_training_step_gives_the_same_loss_and_gradients_on_both_backends() {
     }
 }
 
-#[test]
-fn the_cpu_backend_gives_the_same_bits_on_any_thread_count() {
+/// A model's loss bits, each gradient's bits by name, and its sampled forecasts.
+type Fingerprint = (u64, Vec<(String, Vec<u32>)>, Vec<Prediction>);
+
+/// A model's loss, gradients and sampled forecasts on `ctx`, the floats as bits.
+fn fingerprint(
+    ctx: &GpuContext,
+    kind: ModelKind,
+    data: &[History],
+) -> Fingerprint {
     use seer_model::train::{TrainOptions, loss_and_gradient};
-    let one = GpuContext::cpu_with_threads(Some(1));
-    let three = GpuContext::cpu_with_threads(Some(3));
+    let c = config(kind);
+    let weights = init_weights(&c, 4).unwrap();
     // B·T over 2 × 4096: the weight gradients split their inner dimension
-    let data: Vec<History> = (0..6).flat_map(|_| histories()).collect();
     let opts = TrainOptions {
         batch_size: 400,
         seed: 2,
         ..Default::default()
     };
-    for kind in [ModelKind::Lstm, ModelKind::Tcn, ModelKind::Deepar] {
-        let c = config(kind);
-        let weights = init_weights(&c, 4).unwrap();
-        let (loss_1, grads_1) = loss_and_gradient(&one, &c, &weights, &data, &opts).unwrap();
-        let (loss_3, grads_3) = loss_and_gradient(&three, &c, &weights, &data, &opts).unwrap();
-        assert_eq!(loss_1.to_bits(), loss_3.to_bits(), "{kind:?} loss");
-        for name in grads_1.names() {
-            let bits = |w: &seer_model::checkpoint::Weights| {
-                w.get(name)
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.to_bits())
-                    .collect::<Vec<_>>()
-            };
-            assert_eq!(bits(&grads_1), bits(&grads_3), "{kind:?} {name}");
-        }
-        let opts = PredictOptions {
-            horizon: Some(5),
-            return_samples: true,
-            seed: 9,
-            ..Default::default()
-        };
-        let m1 = Model::from_parts(&one, c.clone(), weights.clone()).unwrap();
-        let m3 = Model::from_parts(&three, c, weights).unwrap();
-        assert_eq!(
-            m1.predict(&one, &data, &opts).unwrap(),
-            m3.predict(&three, &data, &opts).unwrap(),
-            "{kind:?} predictions"
+    let (loss, grads) = loss_and_gradient(ctx, &c, &weights, data, &opts).unwrap();
+    let grads = grads
+        .names()
+        .map(|n| {
+            let bits = grads.get(n).unwrap().iter().map(|v| v.to_bits()).collect();
+            (n.to_string(), bits)
+        })
+        .collect();
+    let predict = PredictOptions {
+        horizon: Some(5),
+        return_samples: true,
+        seed: 9,
+        ..Default::default()
+    };
+    let model = Model::from_parts(ctx, c, weights).unwrap();
+    let forecasts = model.predict(ctx, data, &predict).unwrap();
+    (loss.to_bits(), grads, forecasts)
+}
+
+const BIT_EXACT_KINDS: [ModelKind; 3] = [ModelKind::Lstm, ModelKind::Tcn, ModelKind::Deepar];
+
+#[test]
+fn the_cpu_backend_gives_the_same_bits_on_any_thread_count() {
+    let one = GpuContext::cpu_with_threads(Some(1));
+    let three = GpuContext::cpu_with_threads(Some(3));
+    let data: Vec<History> = (0..6).flat_map(|_| histories()).collect();
+    for kind in BIT_EXACT_KINDS {
+        let (a, b) = (
+            fingerprint(&one, kind, &data),
+            fingerprint(&three, kind, &data),
         );
+        assert_eq!(a.0, b.0, "{kind:?} loss");
+        for ((name, x), (_, y)) in a.1.iter().zip(&b.1) {
+            assert_eq!(x, y, "{kind:?} {name}");
+        }
+        assert_eq!(a.2, b.2, "{kind:?} predictions");
+    }
+}
+
+#[test]
+fn concurrent_callers_on_one_cpu_context_get_the_bits_of_a_lone_caller() {
+    // a launch that finds another in flight runs on its caller's thread, so these callers mix
+    // serial and pooled launches; neither may change a bit
+    let alone = GpuContext::cpu_with_threads(Some(1));
+    let shared = GpuContext::cpu_with_threads(Some(3));
+    let data: Vec<History> = (0..6).flat_map(|_| histories()).collect();
+    for kind in BIT_EXACT_KINDS {
+        let expected = fingerprint(&alone, kind, &data);
+        std::thread::scope(|s| {
+            let callers: Vec<_> = (0..3)
+                .map(|_| s.spawn(|| fingerprint(&shared, kind, &data)))
+                .collect();
+            for caller in callers {
+                assert!(caller.join().unwrap() == expected, "{kind:?}");
+            }
+        });
     }
 }

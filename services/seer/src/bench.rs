@@ -262,41 +262,82 @@ fn bench_deepar(
     };
     let weights = init_weights(&config, 1)?;
     let model = Model::from_parts(ctx, config, weights)?;
-    let start = parse_timestamp("2024-01-01T00:00:00Z")?;
-    let len = 168 + 168;
-    let histories: Vec<History> = (0..batch)
-        .map(|i| {
-            let v = noise(len, 100 + i as u64, 5.0);
-            History::new(
-                format!("s{i}"),
-                (0..len as i64).map(|k| start + k * 3600).collect(),
-                v.iter()
-                    .enumerate()
-                    .map(|(k, x)| {
-                        10.0 + (k as f64 / 24.0 * std::f64::consts::TAU).sin() + *x as f64
-                    })
-                    .collect(),
-            )
-        })
-        .collect();
+    let histories = hourly_histories(batch, 168 + 168, 100, |k, x| {
+        10.0 + (k as f64 / 24.0 * std::f64::consts::TAU).sin() + x as f64
+    })?;
     let opts = PredictOptions {
         horizon: Some(24),
         ..Default::default()
     };
-    let mut wall = Vec::new();
-    for rep in 0..=reps {
-        let t = Instant::now();
-        model.predict(ctx, &histories, &opts)?;
-        if rep > 0 {
-            wall.push(t.elapsed().as_secs_f64());
-        }
-    }
+    let wall = time_predictions(ctx, &model, &histories, &opts, reps)?;
     let flops_step = 2.0 * (4 * 40 * (6 + 2 + 40) + 4 * 40 * 80 + 2 * 40) as f64;
     Ok(Row {
         name: "deepar_sample".into(),
         shape: format!("2x40 gaussian, {paths} paths x 24 steps, context 168, B={batch}"),
         reduced,
         flops: flops_step * (batch * (168 + paths * 24)) as f64,
+        wall,
+        gpu: Vec::new(),
+    })
+}
+
+/// `batch` hourly series of `len` points from 2024-01-01, point k of series i at
+/// `value(k, noise)` (the noise seeded by `seed + i`).
+fn hourly_histories(
+    batch: usize,
+    len: usize,
+    seed: u64,
+    value: impl Fn(usize, f32) -> f64,
+) -> anyhow::Result<Vec<History>> {
+    let start = parse_timestamp("2024-01-01T00:00:00Z")?;
+    Ok((0..batch)
+        .map(|i| {
+            let v = noise(len, seed + i as u64, 5.0);
+            History::new(
+                format!("s{i}"),
+                (0..len as i64).map(|k| start + k * 3600).collect(),
+                v.iter().enumerate().map(|(k, x)| value(k, *x)).collect(),
+            )
+        })
+        .collect())
+}
+
+/// Wall seconds of `reps` whole predictions, after one untimed warm-up.
+fn time_predictions(
+    ctx: &GpuContext,
+    model: &Model,
+    histories: &[History],
+    opts: &PredictOptions,
+    reps: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let mut wall = Vec::new();
+    for rep in 0..=reps {
+        let t = Instant::now();
+        model.predict(ctx, histories, opts)?;
+        if rep > 0 {
+            wall.push(t.elapsed().as_secs_f64());
+        }
+    }
+    Ok(wall)
+}
+
+/// The pipeline's LSTM forecaster (`seer bench pipeline --model lstm`): one whole `predict` of
+/// a batch of full windows, so the cost per forecast the ingest sees, decode loop included.
+fn bench_lstm_forecast(ctx: &GpuContext, batch: usize, reps: usize) -> anyhow::Result<Row> {
+    let (config, weights) = crate::bench_pipeline::pipeline_lstm()?;
+    let (context, hidden, horizon) = (config.context_length, config.hidden_size, config.horizon);
+    let input = config.derived_input_size();
+    let model = Model::from_parts(ctx, config, weights)?;
+    let histories = hourly_histories(batch, context, 300, |_, x| 20.0 + x as f64)?;
+    let wall = time_predictions(ctx, &model, &histories, &PredictOptions::default(), reps)?;
+    let flops_step = 2.0 * (4 * hidden * (input + hidden)) as f64;
+    Ok(Row {
+        name: "lstm_forecast".into(),
+        shape: format!(
+            "1x{hidden} quantile, context {context} + {horizon} decode steps, B={batch}"
+        ),
+        reduced: true,
+        flops: flops_step * (batch * (context + horizon)) as f64,
         wall,
         gpu: Vec::new(),
     })
@@ -414,6 +455,8 @@ pub fn run_kernels(
         rows.push(bench_tcn(&ctx, 64, 168, true, reps)?);
         rows.push(bench_softmax(&ctx, 4096, 10, true, reps)?);
         rows.push(bench_deepar(&ctx, 8, 100, true, reps.min(3))?);
+        rows.push(bench_lstm_forecast(&ctx, 100, reps)?);
+        rows.push(bench_lstm_forecast(&ctx, 8, reps)?);
     } else {
         rows.push(bench_gemm(&ctx, 8192, 256, 64, false, reps)?);
         for (b, h) in [(1024, 40), (4096, 64), (16384, 64)] {

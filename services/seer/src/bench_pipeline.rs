@@ -524,7 +524,9 @@ impl Model {
 
 /// Writes the LSTM checkpoint the engine serves: 1 layer × 32, context 48, horizon 24, random
 /// weights (throughput does not depend on them).
-fn write_lstm(dir: &Path) -> anyhow::Result<()> {
+/// The pipeline's LSTM (1×32, context 48, horizon 24, quantiles 0.1/0.5/0.9), random weights.
+pub(crate) fn pipeline_lstm()
+-> anyhow::Result<(seer_model::ModelConfig, seer_model::checkpoint::Weights)> {
     let sizes = SizeArgs {
         context: Some(LSTM_CONTEXT),
         horizon: Some(HORIZON as usize),
@@ -544,6 +546,11 @@ fn write_lstm(dir: &Path) -> anyhow::Result<()> {
     let mut config = build_config("lstm", FREQ.into(), &sizes)?;
     config.input_size = Some(config.derived_input_size());
     let weights = seer_model::checkpoint::init_weights(&config, 7)?;
+    Ok((config, weights))
+}
+
+fn write_lstm(dir: &Path) -> anyhow::Result<()> {
+    let (config, weights) = pipeline_lstm()?;
     seer_model::checkpoint::save(&dir.join("lstm"), &config, &weights)?;
     Ok(())
 }

@@ -217,7 +217,7 @@ pub(crate) fn conv1d_backward_weight(k: &Call<'_>, b: &mut Bindings<'_>) -> Resu
     let groups: Vec<std::ops::Range<usize>> = (0..d.batch.div_ceil(SERIES_PER_GROUP))
         .map(|g| g * SERIES_PER_GROUP..((g + 1) * SERIES_PER_GROUP).min(d.batch))
         .collect();
-    let parts: Vec<Vec<f32>> = if d.batch * weights * t < super::SERIAL_WORK * 4 {
+    let parts: Vec<Vec<f32>> = if !k.parallel(d.batch * weights * t, super::SERIAL_WORK * 4) {
         groups
             .into_iter()
             .map(group_grads)

@@ -126,23 +126,27 @@ pub(crate) fn product(
 ) {
     let (m, kk) = a.dim();
     let n = b.dim().1;
-    let threads = k.pool.current_num_threads();
+    let threads = k.threads;
     let flops = m * n * kk;
     // A product with few rows and a long inner dimension (the weight gradients, summed over
     // B·T) is split into slices of a fixed depth whose partial products are added in order;
     // whether to split depends on the shape only, so the sum is the same on any core count.
     if m < SPLIT_ROWS && kk >= 2 * INNER_SLICE {
-        let partials: Vec<ndarray::Array2<f32>> = k.pool.install(|| {
-            a.axis_chunks_iter(Axis(1), INNER_SLICE)
-                .into_par_iter()
-                .zip(b.axis_chunks_iter(Axis(0), INNER_SLICE))
-                .map(|(a, b)| {
-                    let mut p = ndarray::Array2::<f32>::zeros((m, n));
-                    general_mat_mul(1.0, &a, &b, 0.0, &mut p);
-                    p
-                })
-                .collect()
-        });
+        let slice = |(a, b): (ArrayView2<'_, f32>, ArrayView2<'_, f32>)| {
+            let mut p = ndarray::Array2::<f32>::zeros((m, n));
+            general_mat_mul(1.0, &a, &b, 0.0, &mut p);
+            p
+        };
+        let slices: Vec<_> = a
+            .axis_chunks_iter(Axis(1), INNER_SLICE)
+            .zip(b.axis_chunks_iter(Axis(0), INNER_SLICE))
+            .collect();
+        let partials: Vec<ndarray::Array2<f32>> = if k.parallel(flops, SERIAL_FLOPS) {
+            k.pool
+                .install(|| slices.into_par_iter().map(slice).collect())
+        } else {
+            slices.into_iter().map(slice).collect()
+        };
         if beta == 0.0 {
             c.fill(0.0);
         }
@@ -151,7 +155,7 @@ pub(crate) fn product(
         }
         return;
     }
-    if threads == 1 || flops < SERIAL_FLOPS {
+    if !k.parallel(flops, SERIAL_FLOPS) {
         general_mat_mul(1.0, a, b, beta, c);
         return;
     }

@@ -291,8 +291,8 @@ fn per_row(
             }
         }
     };
-    let threads = k.pool.current_num_threads();
-    if stride == 0 || threads == 1 || rows.saturating_mul(cost.max(1)) < SERIAL_WORK {
+    let threads = k.threads;
+    if stride == 0 || !k.parallel(rows.saturating_mul(cost.max(1)), SERIAL_WORK) {
         run(0, loss, grad);
         return;
     }
@@ -507,8 +507,8 @@ pub(crate) fn sum_rows(k: &Call<'_>, b: &mut Bindings<'_>) -> Result<(), GpuErro
             }
         }
     };
-    let threads = k.pool.current_num_threads();
-    if threads == 1 || n < 4 * SERIAL_WORK {
+    let threads = k.threads;
+    if !k.parallel(n, 4 * SERIAL_WORK) {
         lanes(0, &mut partial);
     } else {
         // whole cache lines of lanes per task; more tasks than this only add reads of `values`

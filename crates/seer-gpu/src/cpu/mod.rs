@@ -29,6 +29,12 @@ use crate::tensor::{Buffer, HostBuffer};
 pub(crate) struct CpuDevice {
     pool: rayon::ThreadPool,
     arch: pulp::Arch,
+    /// Launches running now, from any caller thread. A launch that finds another in flight runs
+    /// on its own thread: concurrent requests (the engine serves each on a blocking thread)
+    /// already keep the cores busy, and queueing behind another launch's pool tasks only adds
+    /// wake-ups. Every kernel's result is independent of its thread count, so this moves time,
+    /// never bits.
+    launches: std::sync::atomic::AtomicUsize,
 }
 
 impl CpuDevice {
@@ -55,6 +61,7 @@ impl CpuDevice {
         CpuDevice {
             pool,
             arch: pulp::Arch::new(),
+            launches: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -68,11 +75,18 @@ pub(crate) struct Call<'a> {
     words: &'a [u32],
     pub(crate) groups: [u32; 3],
     pub(crate) pool: &'a rayon::ThreadPool,
+    /// The threads this launch may use: the pool's, or 1 while another launch is in flight.
+    pub(crate) threads: usize,
     /// The SIMD level detected at start, for the loops that dispatch on it.
     pub(crate) arch: pulp::Arch,
 }
 
 impl Call<'_> {
+    /// Whether `work` (elements, or flops for the products) is worth waking the pool for.
+    pub(crate) fn parallel(&self, work: usize, serial_below: usize) -> bool {
+        self.threads > 1 && work >= serial_below
+    }
+
     /// Uniform word `i` as an unsigned size (absent words read 0, as a zero-padded block does).
     pub(crate) fn u(&self, i: usize) -> usize {
         self.words.get(i).copied().unwrap_or(0) as usize
@@ -205,13 +219,42 @@ pub(crate) fn dispatch(
         }
     }
     let mut bindings = Bindings { kernel, slots };
+    let launch = Launch::begin(&cpu.launches);
+    let threads = if launch.alone {
+        cpu.pool.current_num_threads()
+    } else {
+        1
+    };
     let call = Call {
         words,
         groups,
         pool: &cpu.pool,
+        threads,
         arch: cpu.arch,
     };
     run(kernel, &call, &mut bindings)
+}
+
+/// Counts a launch in flight for as long as it lives (an error or a panic included).
+struct Launch<'a> {
+    count: &'a std::sync::atomic::AtomicUsize,
+    alone: bool,
+}
+
+impl<'a> Launch<'a> {
+    fn begin(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        let before = count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Launch {
+            count,
+            alone: before == 0,
+        }
+    }
+}
+
+impl Drop for Launch<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 fn run(kernel: Kernel, k: &Call<'_>, b: &mut Bindings<'_>) -> Result<(), GpuError> {
@@ -281,13 +324,13 @@ pub(crate) fn try_for_rows(
     }
     let rows = out.len() / row_len;
     let out = &mut out[..rows * row_len];
-    if rows * cost_per_row.max(1) < SERIAL_WORK || k.pool.current_num_threads() == 1 {
+    if !k.parallel(rows * cost_per_row.max(1), SERIAL_WORK) {
         return out
             .chunks_mut(row_len)
             .enumerate()
             .try_for_each(|(r, c)| f(r, c));
     }
-    let threads = k.pool.current_num_threads();
+    let threads = k.threads;
     // a few tasks per thread balance uneven rows without a task per row
     let per_task = rows.div_ceil(threads * 4).max(1);
     k.pool.install(|| {

@@ -29,7 +29,7 @@ pub(crate) fn sum_squares_partial(k: &Call<'_>, b: &mut Bindings<'_>) -> Result<
             .map(|&x| (x as f64) * (x as f64))
             .sum::<f64>() as f32
     };
-    if n < super::SERIAL_WORK * 4 {
+    if !k.parallel(n, super::SERIAL_WORK * 4) {
         for (g, p) in partial[..count].iter_mut().enumerate() {
             *p = chunk(g);
         }
@@ -107,7 +107,7 @@ pub(crate) fn adam_step(k: &Call<'_>, b: &mut Bindings<'_>) -> Result<(), GpuErr
     };
     const BLOCK: usize = 4096;
     let (params, m, v) = (&mut params[..n], &mut m[..n], &mut v[..n]);
-    if n < super::SERIAL_WORK || k.pool.current_num_threads() == 1 {
+    if !k.parallel(n, super::SERIAL_WORK) {
         for i in 0..n {
             step(i, &mut params[i], &mut m[i], &mut v[i]);
         }

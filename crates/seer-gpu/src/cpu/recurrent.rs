@@ -43,11 +43,10 @@ impl Seq {
 
 /// Series per block: one block per thread, the whole batch on one thread when it is small.
 pub(crate) fn block_size(k: &Call<'_>, batch: usize, work_per_series: usize) -> usize {
-    let threads = k.pool.current_num_threads();
-    if threads == 1 || batch * work_per_series < super::SERIAL_WORK * 4 {
+    if !k.parallel(batch * work_per_series, super::SERIAL_WORK * 4) {
         return batch.max(1);
     }
-    batch.div_ceil(threads).max(1)
+    batch.div_ceil(k.threads).max(1)
 }
 
 /// `buf[first·per ..]` cut into `blocks` consecutive pieces of `size·per` (the last shorter).

@@ -103,9 +103,12 @@ fn map<S: Simd>(s: S, v: &mut [f32], op: Op) {
     }
 }
 
+/// The first `C` registers of `v`, which holds at least `C` registers' worth.
 #[inline(always)]
-fn load<S: Simd>(v: &[f32]) -> S::f32s {
-    bytemuck::pod_read_unaligned(bytemuck::cast_slice(v))
+fn registers<S: Simd, const C: usize>(v: &[f32]) -> [S::f32s; C] {
+    let (v, _) = S::as_simd_f32s(v);
+    *v.first_chunk::<C>()
+        .expect("a tile's slice holds C registers")
 }
 
 /// z[n, g] += h[n, k] · w[k, g], row-major: tiles of 4 rows × 2 registers of columns held in
@@ -241,32 +244,24 @@ pub(crate) fn accumulate_strided(
         r0: usize,
         col: usize,
     ) {
-        let lanes = size_of::<S::f32s>() / 4;
-        let mut acc = [[s.splat_f32s(0.0); C]; R];
-        for (r, row) in acc.iter_mut().enumerate() {
-            for (cc, a) in row.iter_mut().enumerate() {
-                let at = (r0 + r) * zs + col + cc * lanes;
-                *a = load::<S>(&z[at..at + lanes]);
-            }
-        }
+        let width = C * (size_of::<S::f32s>() / 4);
+        // every slice is cut to its exact length once, here, so the inner loop indexes with
+        // nothing left to check: bounds checks were most of its instructions
+        let h_rows: [&[f32]; R] = std::array::from_fn(|r| &h[(r0 + r) * hs..][..k]);
+        let mut acc: [[S::f32s; C]; R] =
+            std::array::from_fn(|r| registers::<S, C>(&z[(r0 + r) * zs + col..][..width]));
         for j in 0..k {
-            let mut wv = [s.splat_f32s(0.0); C];
-            for (cc, v) in wv.iter_mut().enumerate() {
-                let at = j * ws + col + cc * lanes;
-                *v = load::<S>(&w[at..at + lanes]);
-            }
-            for (r, row) in acc.iter_mut().enumerate() {
-                let hj = s.splat_f32s(h[(r0 + r) * hs + j]);
+            let wv = registers::<S, C>(&w[j * ws + col..][..width]);
+            for (row, h_row) in acc.iter_mut().zip(&h_rows) {
+                let hj = s.splat_f32s(h_row[j]);
                 for (a, v) in row.iter_mut().zip(&wv) {
                     *a = s.mul_add_e_f32s(hj, *v, *a);
                 }
             }
         }
         for (r, row) in acc.iter().enumerate() {
-            for (cc, a) in row.iter().enumerate() {
-                let at = (r0 + r) * zs + col + cc * lanes;
-                z[at..at + lanes].copy_from_slice(bytemuck::cast_slice(std::slice::from_ref(a)));
-            }
+            let (out, _) = S::as_mut_simd_f32s(&mut z[(r0 + r) * zs + col..][..width]);
+            out[..C].copy_from_slice(row);
         }
     }
 
@@ -308,19 +303,49 @@ pub(crate) fn lstm_cell(arch: Arch, z: &mut [f32], c: &mut [f32], h: &mut [f32],
                 map(s, gg, Op::Tanh);
                 map(s, og, Op::Sigmoid);
                 let (ig, fg) = ifg.split_at(hidden);
-                // c = f·c + i·g, then h = o·tanh(c)
-                for u in 0..hidden {
-                    cr[u] = fg[u] * cr[u] + ig[u] * gg[u];
+                // c = f·c + i·g, then h = o·tanh(c), a register at a time (the scalar loops
+                // were half the cell's instructions); mul and add stay separate, as before
+                let (i_v, i_t) = S::as_simd_f32s(ig);
+                let (f_v, f_t) = S::as_simd_f32s(fg);
+                let (g_v, g_t) = S::as_simd_f32s(gg);
+                let (o_v, o_t) = S::as_simd_f32s(og);
+                let (c_v, c_t) = S::as_mut_simd_f32s(cr);
+                let (h_v, h_t) = S::as_mut_simd_f32s(hr);
+                for (((((i, f), g), o), c), h) in
+                    i_v.iter().zip(f_v).zip(g_v).zip(o_v).zip(c_v).zip(h_v)
+                {
+                    (*c, *h) = cell_update(s, *i, *f, *g, *o, *c);
                 }
-                hr.copy_from_slice(cr);
-                map(s, hr, Op::Tanh);
-                for (hv, o) in hr.iter_mut().zip(og.iter()) {
-                    *hv *= o;
+                if !c_t.is_empty() {
+                    let (c, h) = cell_update(
+                        s,
+                        s.partial_load_f32s(i_t),
+                        s.partial_load_f32s(f_t),
+                        s.partial_load_f32s(g_t),
+                        s.partial_load_f32s(o_t),
+                        s.partial_load_f32s(c_t),
+                    );
+                    s.partial_store_f32s(c_t, c);
+                    s.partial_store_f32s(h_t, h);
                 }
             }
         }
     }
     arch.dispatch(Cell { z, c, h, hidden });
+}
+
+/// The LSTM's state update from its activated gates: (c', h') = (f·c + i·g, o·tanh(c')).
+#[inline(always)]
+fn cell_update<S: Simd>(
+    s: S,
+    i: S::f32s,
+    f: S::f32s,
+    g: S::f32s,
+    o: S::f32s,
+    c: S::f32s,
+) -> (S::f32s, S::f32s) {
+    let c = s.add_f32s(s.mul_f32s(f, c), s.mul_f32s(i, g));
+    (c, s.mul_f32s(tanh(s, c), o))
 }
 
 /// A convolution's closing element-wise pass: `relu` then, with `residual`, relu(v + res).
