@@ -208,11 +208,7 @@ fn a_training_step_gives_the_same_loss_and_gradients_on_both_backends() {
 type Fingerprint = (u64, Vec<(String, Vec<u32>)>, Vec<Prediction>);
 
 /// A model's loss, gradients and sampled forecasts on `ctx`, the floats as bits.
-fn fingerprint(
-    ctx: &GpuContext,
-    kind: ModelKind,
-    data: &[History],
-) -> Fingerprint {
+fn fingerprint(ctx: &GpuContext, kind: ModelKind, data: &[History]) -> Fingerprint {
     use seer_model::train::{TrainOptions, loss_and_gradient};
     let c = config(kind);
     let weights = init_weights(&c, 4).unwrap();
