@@ -34,19 +34,21 @@ impl HostBuffer {
     /// a training step allocates the same activations and gradients every step, and fresh pages
     /// from the allocator cost a fault each, more than zeroing memory already mapped.
     pub(crate) fn zeroed(n: usize) -> Arc<Self> {
+        Self::pooled(n, true)
+    }
+
+    /// `zeroed`, or with `zero` false a dropped buffer's words as they are (fresh ones are zeros).
+    fn pooled(n: usize, zero: bool) -> Arc<Self> {
         let words = match pool::take(n) {
             Some(mut v) => {
-                v.fill(0.0);
+                if zero {
+                    v.fill(0.0);
+                }
                 v
             }
             None => vec![0.0; n],
         };
         Self::new(words)
-    }
-
-    /// `n` words whose values do not matter: a dropped buffer's as they are, else zeros.
-    pub(crate) fn unzeroed(n: usize) -> Arc<Self> {
-        Self::new(pool::take(n).unwrap_or_else(|| vec![0.0; n]))
     }
 
     // a kernel that panicked cannot leave a half-written Vec that is unsafe to read: at worst
@@ -298,10 +300,22 @@ impl GpuContext {
 
     /// A zero-filled tensor (wgpu zero-initialises new buffers).
     pub fn zeros(&self, shape: &[usize]) -> Result<Tensor, GpuError> {
+        self.allocate(shape, true)
+    }
+
+    /// Storage for an op's output that the op writes whole before anything reads it (a gemm
+    /// that does not accumulate, a recurrence's outputs and final states). The CPU backend
+    /// hands back a dropped buffer's words as they are, sparing `zeros`' pass over memory, which
+    /// was a tenth of a forecast's instructions; a GPU's are zeros, as wgpu initialises them.
+    pub fn scratch(&self, shape: &[usize]) -> Result<Tensor, GpuError> {
+        self.allocate(shape, false)
+    }
+
+    fn allocate(&self, shape: &[usize], zero: bool) -> Result<Tensor, GpuError> {
         let n: usize = shape.iter().product();
         let bytes = self.check_size(n)?;
         let buffer = match self.backend() {
-            Backend::Cpu(_) => Buffer::Host(HostBuffer::zeroed(n.max(1))),
+            Backend::Cpu(_) => Buffer::Host(HostBuffer::pooled(n.max(1), zero)),
             Backend::Wgpu(w) => Buffer::Device(w.device.create_buffer(&wgpu::BufferDescriptor {
                 label: None,
                 size: bytes,
@@ -313,24 +327,6 @@ impl GpuContext {
             buffer,
             shape: shape.to_vec(),
         })
-    }
-
-    /// Storage for an op's output that the op writes whole before anything reads it (a gemm
-    /// that does not accumulate, a recurrence's outputs and final states). The CPU backend
-    /// hands back a dropped buffer's words as they are, sparing `zeros`' pass over memory, which
-    /// was a tenth of a forecast's instructions; a GPU's are zeros, as wgpu initialises them.
-    pub fn scratch(&self, shape: &[usize]) -> Result<Tensor, GpuError> {
-        match self.backend() {
-            Backend::Cpu(_) => {
-                let n: usize = shape.iter().product();
-                self.check_size(n)?;
-                Ok(Tensor {
-                    buffer: Buffer::Host(HostBuffer::unzeroed(n.max(1))),
-                    shape: shape.to_vec(),
-                })
-            }
-            Backend::Wgpu(_) => self.zeros(shape),
-        }
     }
 
     /// Copies a tensor back to the host, waiting for all work submitted before it.
